@@ -1,0 +1,38 @@
+"""replens: exact, fast similarity measures between neural-network representations.
+
+Every function takes activations of shape (examples, features), as numpy arrays or torch
+tensors, and returns a Python float or a small result object.
+"""
+
+from .errors import (
+    DegenerateInputError,
+    DtypeError,
+    NonFiniteError,
+    ReplensError,
+    ShapeError,
+    TooFewExamplesError,
+    UninformativeWarning,
+    UnknownOptionError,
+)
+from .measures import CCAResult, SVCCAResult, cca, cka, hsic, linear_regression_r2, pwcca, svcca
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "cca",
+    "svcca",
+    "pwcca",
+    "cka",
+    "hsic",
+    "linear_regression_r2",
+    "CCAResult",
+    "SVCCAResult",
+    "ReplensError",
+    "ShapeError",
+    "NonFiniteError",
+    "TooFewExamplesError",
+    "DtypeError",
+    "UnknownOptionError",
+    "DegenerateInputError",
+    "UninformativeWarning",
+]

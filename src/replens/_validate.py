@@ -1,0 +1,141 @@
+"""Input checks shared by every measure, all run before any numerical work.
+
+Each failure raises a :class:`~replens.errors.ReplensError` child whose message names the
+argument, says what was expected and what was received, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from typing import Any
+
+import numpy as np
+from array_api_compat import is_torch_array
+
+from ._backend import Array, namespace_of, resolve_dtype
+from .errors import (
+    DtypeError,
+    NonFiniteError,
+    ShapeError,
+    TooFewExamplesError,
+    UnknownOptionError,
+)
+
+
+def check_option(name: str, value: Any, valid: Collection[Any]) -> None:
+    """Raise UnknownOptionError unless `value` is one of `valid`, listing the valid ones."""
+    if value not in valid:
+        listed = ", ".join(repr(v) for v in valid)
+        raise UnknownOptionError(f"{name} must be one of {listed}; got {value!r}.")
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """A number in (0, 1]; raise UnknownOptionError otherwise."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (0.0 < number <= 1.0):
+        raise UnknownOptionError(f"{name} must be a number in (0, 1]; got {value!r}.")
+    return number
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """A positive integer (bool excluded); raise UnknownOptionError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise UnknownOptionError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def check_positive_number(name: str, value: Any) -> float:
+    """A finite number > 0; raise UnknownOptionError otherwise."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise UnknownOptionError(f"{name} must be a finite number > 0; got {value!r}.")
+    return number
+
+
+def _check_real_dtype(name: str, x: Array) -> None:
+    if is_torch_array(x):
+        import torch
+
+        ok = x.dtype.is_floating_point or (not x.dtype.is_complex and x.dtype != torch.bool)
+    else:
+        ok = x.dtype.kind in "fiu"
+    if not ok:
+        raise DtypeError(
+            f"{name} must hold real numbers (float16/32/64 or integers); got dtype {x.dtype}. "
+            f"Convert it first, e.g. {name}.astype('float64') (or .double() for a torch tensor).")
+
+
+def _check_finite(xp: Any, name: str, x: Array) -> None:
+    finite = xp.isfinite(x)
+    if bool(xp.all(finite)):
+        return
+    bad = np.argwhere(~np.asarray(finite if not is_torch_array(finite) else finite.cpu().numpy()))
+    row, col = (int(i) for i in bad[0])
+    value = float(x[row, col])
+    kind = "NaN" if math.isnan(value) else "infinite"
+    raise NonFiniteError(
+        f"{name} contains {kind} values ({len(bad)} of {x.shape[0] * x.shape[1]} entries; the "
+        f"first at row {row}, column {col}). Remove or impute them before comparing.")
+
+
+def check_matrix(name: str, x: Array) -> None:
+    """Raise ShapeError unless `x` is 2-D (examples, features)."""
+    ndim = len(x.shape)
+    if ndim == 2:
+        return
+    if ndim == 1:
+        fix = f"use {name}.reshape(-1, 1) for a single feature or {name}.reshape(1, -1) for a single example"
+    elif ndim == 0:
+        fix = "pass a 2-D array of shape (examples, features)"
+    else:
+        fix = (f"flatten the feature axes with {name}.reshape({name}.shape[0], -1), "
+               f"or use replens.compare with a conv mode")
+    raise ShapeError(
+        f"{name} must be 2-D with shape (examples, features); got {ndim}-D shape "
+        f"{tuple(x.shape)}. To fix: {fix}.")
+
+
+def check_pair(
+    x: Array,
+    y: Array,
+    *,
+    min_examples: int = 2,
+    dtype: Any = None,
+    names: tuple[str, str] = ("X", "Y"),
+    reason: str | None = None,
+) -> tuple[Any, Array, Array]:
+    """Validate a pair of representations and cast them to the compute dtype.
+
+    Returns ``(xp, x, y)``: the shared array namespace and both arrays in float64 (or the
+    requested dtype) on their device. Checks, in order: 2-D, same number of examples, at
+    least `min_examples` rows (`reason` says why, in the message), a real dtype, finite
+    values.
+    """
+    xp, (x, y) = namespace_of(x, y)
+    for name, a in zip(names, (x, y)):
+        check_matrix(name, a)
+    n_x, n_y = x.shape[0], y.shape[0]
+    if n_x != n_y:
+        raise ShapeError(
+            f"{names[0]} and {names[1]} must have the same number of examples (rows); got "
+            f"{names[0]} {tuple(x.shape)} and {names[1]} {tuple(y.shape)}. Rows must be the same "
+            f"inputs, in the same order, passed through both networks.")
+    if n_x < min_examples:
+        why = f" ({reason})" if reason else ""
+        raise TooFewExamplesError(
+            f"need at least {min_examples} examples (rows){why}; got {n_x} in "
+            f"{names[0]} {tuple(x.shape)}. Pass more examples.")
+    for name, a in zip(names, (x, y)):
+        _check_real_dtype(name, a)
+    compute = resolve_dtype(xp, dtype)
+    x, y = xp.astype(x, compute), xp.astype(y, compute)
+    for name, a in zip(names, (x, y)):
+        _check_finite(xp, name, a)
+    return xp, x, y

@@ -1,0 +1,151 @@
+"""Per-layer linear algebra shared by the CCA family: centring and orthonormal bases.
+
+Every CCA-type measure needs, for each layer, an orthonormal basis of the column space of
+its centred activations (and SVCCA the singular directions too). This module computes it
+once per layer (the "prepare" half of a measure); the per-pair work is then one product
+``q_x^T q_y`` of n x r_x by n x r_y matrices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .._backend import Array, machine_epsilon
+from ..errors import DegenerateInputError
+
+# The Gram path whitens with the eigenvectors of G = Xc^T Xc. One pass leaves the basis
+# orthonormal only up to about eps * cond(Xc)^2; a second pass on the result removes that
+# (the Cholesky-QR2 argument) as long as eps * cond^2 stays well below one. Past that bound
+# the SVD of Xc itself is taken, which also resolves rank deficiency.
+_ONE_PASS_MAX_EPS_COND2 = 1e-13
+_TWO_PASS_MAX_EPS_COND2 = 1e-4
+
+
+@dataclass(frozen=True)
+class Basis:
+    """Orthonormal basis of a centred layer's column space: ``Xc = q @ coords``.
+
+    Attributes
+    ----------
+    q : array of shape (n, r)
+        Orthonormal columns spanning the column space of the centred activations; r is the
+        numerical rank.
+    coords : array of shape (r, p)
+        ``q^T Xc``, the neurons in that basis.
+    """
+
+    q: Array
+    coords: Array
+
+    @property
+    def rank(self) -> int:
+        return int(self.q.shape[1])
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Thin SVD ``Xc = u diag(s) v^T`` truncated to the numerical rank (SVCCA's input)."""
+
+    u: Array
+    s: Array
+    v: Array
+
+    def top(self, k: int) -> "Principal":
+        return Principal(self.u[:, :k], self.s[:k], self.v[:, :k])
+
+
+def centre(xp: Any, x: Array) -> Array:
+    """Subtract each column's mean; constant columns become exactly zero.
+
+    Exact zeros matter: a constant column with a large offset would otherwise leave
+    rounding residue of size eps * offset that a rank test could mistake for a direction.
+    """
+    centred = x - xp.mean(x, axis=0, keepdims=True)
+    constant = xp.all(x == x[0:1, :], axis=0)
+    if bool(xp.any(constant)):
+        centred = xp.where(constant[None, :], xp.zeros_like(centred), centred)
+    return centred
+
+
+def check_not_constant(xp: Any, name: str, centred: Array) -> None:
+    """Raise DegenerateInputError when every column of `centred` is zero."""
+    if not bool(xp.any(centred != 0)):
+        raise DegenerateInputError(
+            f"every column of {name} is constant over the examples, so it carries no "
+            f"information to compare. Check that {name} holds the layer's activations for "
+            f"different inputs (shape (examples, features)).")
+
+
+def orthonormal_basis(xp: Any, centred: Array) -> Basis:
+    """Orthonormal basis of the column space of a centred matrix.
+
+    The rank is the number of singular values ``s_i > s_1 * max(n, p) * eps`` (numpy's
+    ``matrix_rank`` rule). Two algorithms, chosen by the condition number, give the same
+    subspace to rounding:
+
+    * tall and well conditioned (``eps * cond(Xc)^2 <= 1e-4``, so full rank): the
+      eigendecomposition ``Xc^T Xc = V diag(s^2) V^T`` and ``q = Xc V diag(1/s)``, repeated
+      once on ``q`` when ``eps * cond^2 > 1e-13`` so that ``q^T q = I`` to working precision
+      (as in Cholesky-QR2). Cost ``2 n p^2`` to ``4 n p^2`` flops, all matrix products.
+    * otherwise (wide, ill-conditioned or rank-deficient): the thin SVD of ``Xc``, about
+      ``4 n p min(n, p)`` flops of slower LAPACK work.
+
+    Parameters
+    ----------
+    centred : array of shape (n, p)
+        Column-centred activations with at least one non-zero column.
+    """
+    n, p = centred.shape
+    eps = machine_epsilon(xp, centred.dtype)
+    if p <= n:
+        gram_basis = _gram_basis(xp, centred, eps)
+        if gram_basis is not None:
+            return gram_basis
+    principal = _svd(xp, centred, eps)
+    return Basis(principal.u, principal.s[:, None] * principal.v.T)
+
+
+def principal_directions(xp: Any, basis: Basis) -> Principal:
+    """The thin SVD of ``Xc = q coords`` from its basis: one small SVD of ``coords``."""
+    u_small, s, vt = xp.linalg.svd(basis.coords, full_matrices=False)
+    return Principal(basis.q @ u_small, s, vt.T)
+
+
+def _descending_eigh(xp: Any, symmetric: Array) -> tuple[Array, Array]:
+    values, vectors = xp.linalg.eigh(symmetric)
+    return xp.flip(values, axis=0), xp.flip(vectors, axis=1)
+
+
+def _whitening(xp: Any, gram: Array) -> tuple[Array, float] | None:
+    """``T`` with ``T^T gram T = I`` and eps-free cond^2 of `gram`, or None if singular."""
+    values, vectors = _descending_eigh(xp, gram)
+    largest, smallest = float(values[0]), float(values[-1])
+    if largest <= 0 or smallest <= 0:
+        return None
+    return vectors / xp.sqrt(values)[None, :], largest / smallest
+
+
+def _gram_basis(xp: Any, centred: Array, eps: float) -> Basis | None:
+    gram = centred.T @ centred
+    first = _whitening(xp, gram)
+    if first is None or eps * first[1] > _TWO_PASS_MAX_EPS_COND2:
+        return None
+    transform, cond2 = first
+    q = centred @ transform
+    if eps * cond2 > _ONE_PASS_MAX_EPS_COND2:
+        second = _whitening(xp, q.T @ q)
+        if second is None:
+            return None
+        q = q @ second[0]
+        transform = transform @ second[0]
+    # q^T Xc = T^T G: the coordinates need only relative accuracy, so reuse G.
+    return Basis(q, transform.T @ gram)
+
+
+def _svd(xp: Any, centred: Array, eps: float) -> Principal:
+    n, p = centred.shape
+    u, s, vt = xp.linalg.svd(centred, full_matrices=False)
+    tolerance = float(s[0]) * max(n, p) * eps
+    rank = int(xp.sum(xp.astype(s > tolerance, xp.int64)))
+    return Principal(u[:, :rank], s[:rank], vt[:rank, :].T)

@@ -1,0 +1,284 @@
+"""Canonical correlation analysis and the indexes built on it: CCA, SVCCA and PWCCA.
+
+All three are exact: canonical correlations are the singular values of ``q_x^T q_y`` for
+orthonormal bases ``q_x``, ``q_y`` of the centred column spaces (Bjorck & Golub 1973), with
+no covariance inverse and no epsilon. google/svcca's ``cca_core`` instead inverts
+epsilon-regularised covariances; its coefficients are about 1e-9 low and it fails on
+duplicated neurons (see tests/reference_data/README.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._backend import Array, to_numpy
+from .._validate import check_fraction, check_option, check_pair, check_positive_int
+from ..errors import UninformativeWarning
+from ._subspace import Basis, centre, check_not_constant, orthonormal_basis, principal_directions
+
+SVCCA_RULES = ("variance", "singular_values")
+
+# Singular values of a product of matrices with orthonormal columns are at most 1; rounding
+# can give 1 + a few eps, which is reported as 1. A larger excess would be a bug.
+_UNIT_ROUNDING = 1e-8
+
+
+@dataclass(frozen=True)
+class CanonicalCorrelations:
+    """Canonical correlations ``rho`` (descending, float64) and their two summaries."""
+
+    rho: np.ndarray
+
+    @property
+    def mean_rho(self) -> float:
+        """Mean canonical correlation, SVCCA paper eq. (1): ``(1/k) sum_i rho_i``."""
+        return float(np.mean(self.rho))
+
+    @property
+    def r2(self) -> float:
+        """Mean squared canonical correlation, R^2_CCA of the CKA paper, eq. (7)."""
+        return float(np.mean(self.rho**2))
+
+
+@dataclass(frozen=True)
+class CCAResult(CanonicalCorrelations):
+    """Result of :func:`cca`.
+
+    Attributes
+    ----------
+    rho : ndarray of shape (k,)
+        Canonical correlations, descending, ``k = min(rank Xc, rank Yc)``; float64.
+    rank : tuple of int
+        Numerical ranks ``(rank Xc, rank Yc)`` of the centred inputs.
+    mean_rho, r2 : float
+        Mean of ``rho`` and of ``rho**2``.
+    """
+
+    rank: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SVCCAResult(CanonicalCorrelations):
+    """Result of :func:`svcca`.
+
+    Attributes
+    ----------
+    rho : ndarray of shape (k,)
+        Canonical correlations between the kept singular directions, descending,
+        ``k = min(kept)``.
+    kept : tuple of int
+        Number of singular directions kept for X and for Y.
+    mean_rho, r2 : float
+        Mean of ``rho`` and of ``rho**2``.
+    """
+
+    kept: tuple[int, int]
+
+
+def prepare_cca(xp: Any, x: Array, name: str = "X") -> Basis:
+    """Per-layer work of the CCA family: centre, check, and take an orthonormal basis."""
+    centred = centre(xp, x)
+    check_not_constant(xp, name, centred)
+    return orthonormal_basis(xp, centred)
+
+
+def canonical_correlations(
+    xp: Any, q_x: Array, q_y: Array, *, with_directions: bool = False
+) -> tuple[np.ndarray, Array | None]:
+    """Singular values of ``q_x^T q_y`` (descending) and, optionally, X's left vectors.
+
+    Warns with :class:`UninformativeWarning` when ``r_x + r_y > n - 1``: the centred column
+    spaces then intersect in at least ``r_x + r_y - (n - 1)`` dimensions, so that many
+    correlations are 1 whatever the data (CKA paper, Theorem 1).
+    """
+    n, r_x = q_x.shape
+    r_y = q_y.shape[1]
+    forced = r_x + r_y - (n - 1)
+    if forced > 0:
+        warnings.warn(
+            f"canonical correlations are uninformative here: the centred inputs have ranks "
+            f"{r_x} and {r_y} but only {n} examples, so at least {forced} canonical "
+            f"correlations equal 1 whatever the data (Kornblith et al. 2019, Theorem 1). "
+            f"Use more examples than features, reduce dimension first (svcca), or use CKA.",
+            UninformativeWarning,
+            stacklevel=3,
+        )
+    product = q_x.T @ q_y
+    if with_directions:
+        left, rho, _ = xp.linalg.svd(product, full_matrices=False)
+    else:
+        left, rho = None, xp.linalg.svdvals(product)
+    rho = to_numpy(rho)
+    excess = float(rho.max() - 1.0) if rho.size else 0.0
+    if excess > _UNIT_ROUNDING:
+        raise ArithmeticError(f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
+    return np.minimum(rho, 1.0), left
+
+
+def cca(x: Array, y: Array, *, dtype: Any = None) -> CCAResult:
+    """Canonical correlation analysis of two representations, computed exactly.
+
+    Centres the columns, takes orthonormal bases ``q_x`` (n x r_x) and ``q_y`` (n x r_y)
+    of the centred column spaces (r = numerical rank), and returns the singular values of
+    ``q_x^T q_y``: the canonical correlations ``rho_1 >= ... >= rho_k``,
+    ``k = min(r_x, r_y)`` (SVCCA paper sec. 2; CKA paper eq. 7 for ``R^2_CCA``).
+
+    Parameters
+    ----------
+    x : array-like of shape (n_examples, n_features_x)
+        Activations of the first layer: numpy array or torch tensor (any device).
+    y : array-like of shape (n_examples, n_features_y)
+        Activations of the second layer for the same examples, in the same order.
+    dtype : {None, "float64", "float32"}, default None
+        Working precision; None means float64.
+
+    Returns
+    -------
+    CCAResult
+        ``rho``, ``mean_rho`` (rho-bar, SVCCA paper eq. 1), ``r2`` (mean rho^2) and
+        ``rank``.
+
+    Notes
+    -----
+    Invariant to invertible linear maps of either input's features, hence to orthogonal
+    maps, isotropic scaling and translation (CKA paper Table 1). Symmetric. With
+    ``r_x + r_y > n - 1`` (e.g. more features than examples) at least ``r_x + r_y - n + 1``
+    correlations are forced to 1: the value is exact but uninformative, and an
+    :class:`~replens.UninformativeWarning` says so. Cost: ``O(n p^2)`` per input for the
+    bases plus ``O(n r_x r_y)`` for the pair.
+
+    Examples
+    --------
+    >>> import numpy as np, replens as rl
+    >>> x = np.random.default_rng(0).standard_normal((100, 5))
+    >>> r = rl.cca(x, 2 * x @ np.eye(5)[::-1] + 1)
+    >>> np.allclose(r.rho, 1)
+    True
+    """
+    xp, x, y = check_pair(x, y, dtype=dtype)
+    basis_x, basis_y = prepare_cca(xp, x, "X"), prepare_cca(xp, y, "Y")
+    rho, _ = canonical_correlations(xp, basis_x.q, basis_y.q)
+    return CCAResult(rho=rho, rank=(basis_x.rank, basis_y.rank))
+
+
+def _kept_directions(
+    singular_values: np.ndarray, threshold: float, rule: str, keep: int | None, name: str
+) -> int:
+    rank = singular_values.shape[0]
+    if keep is not None:
+        if keep > rank:
+            warnings.warn(
+                f"svcca keep={keep} exceeds the rank {rank} of centred {name}; keeping all "
+                f"{rank} directions.",
+                UninformativeWarning,
+                stacklevel=4,
+            )
+        return min(keep, rank)
+    energy = singular_values**2 if rule == "variance" else singular_values
+    fraction = np.cumsum(energy) / np.sum(energy)
+    fraction[-1] = 1.0  # the whole spectrum reaches any threshold <= 1, rounding aside
+    return int(np.argmax(fraction >= threshold)) + 1
+
+
+def svcca(
+    x: Array,
+    y: Array,
+    *,
+    threshold: float = 0.99,
+    rule: str = "variance",
+    keep: int | None = None,
+    dtype: Any = None,
+) -> SVCCAResult:
+    """Singular Vector CCA (Raghu et al. 2017): SVD truncation, then CCA.
+
+    Each centred input ``Xc = U diag(s) V^T`` is reduced to its top ``k`` singular
+    directions ``U_k diag(s_k)``, then CCA compares the two reductions. Since CCA is
+    invariant to invertible maps, this equals the singular values of ``U_kx^T U_ky``.
+
+    Parameters
+    ----------
+    x, y : array-like of shape (n_examples, n_features_x), (n_examples, n_features_y)
+        Activations for the same examples in the same order.
+    threshold : float in (0, 1], default 0.99
+        Fraction of the spectrum to keep.
+    rule : {"variance", "singular_values"}, default "variance"
+        ``"variance"``: the fewest top directions whose squared singular values reach
+        `threshold` of their total (fraction of variance explained).
+        ``"singular_values"``: the same on the singular values themselves, as the SVCCA
+        paper's appendix states it literally.
+    keep : int, optional
+        Keep exactly this many top directions per input instead (capped at the rank,
+        with a warning).
+    dtype : {None, "float64", "float32"}, default None
+        Working precision; None means float64.
+
+    Returns
+    -------
+    SVCCAResult
+        ``rho``, ``mean_rho``, ``r2`` and ``kept = (k_x, k_y)``.
+
+    Notes
+    -----
+    Invariant to orthogonal maps, isotropic scaling and translation, not to general
+    invertible maps (the truncation depends on the spectrum). Symmetric.
+    """
+    check_option("rule", rule, SVCCA_RULES)
+    threshold = check_fraction("threshold", threshold)
+    if keep is not None:
+        keep = check_positive_int("keep", keep)
+    xp, x, y = check_pair(x, y, dtype=dtype)
+    directions = []
+    for name, data in (("X", x), ("Y", y)):
+        principal = principal_directions(xp, prepare_cca(xp, data, name))
+        kept = _kept_directions(to_numpy(principal.s), threshold, rule, keep, name)
+        directions.append(principal.top(kept))
+    rho, _ = canonical_correlations(xp, directions[0].u, directions[1].u)
+    return SVCCAResult(rho=rho, kept=(directions[0].u.shape[1], directions[1].u.shape[1]))
+
+
+def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
+    """Projection-weighted CCA (Morcos et al. 2018, sec. 2.2), as the paper defines it.
+
+    With canonical correlations ``rho_i`` and the unit-norm canonical variates of the
+    *first* argument ``h_i = q_x a_i`` (orthonormal by construction), the weights are
+
+        alpha_i = sum_j |<h_i, x_j>|        (x_j: the centred neurons of X)
+        PWCCA   = sum_i alpha_i rho_i / sum_i alpha_i
+
+    so directions that account for more of X's neurons count more.
+
+    Parameters
+    ----------
+    x, y : array-like of shape (n_examples, n_features_x), (n_examples, n_features_y)
+        Activations for the same examples in the same order; the weights come from `x`.
+    dtype : {None, "float64", "float32"}, default None
+        Working precision; None means float64.
+
+    Returns
+    -------
+    float
+        In [0, 1]. Not symmetric: ``pwcca(x, y) != pwcca(y, x)`` in general; symmetrise
+        as their mean if needed.
+
+    Notes
+    -----
+    google/svcca's ``pwcca.py`` computes a different number: the directions it
+    orthonormalises are the rotated centred activations with the neuron means added back
+    (the covariance whitening is missing), and it projects the uncentred activations; its
+    value then depends on the arbitrary signs of singular vectors, and its second branch
+    reads the wrong array. Here the canonical variates are the exact ones, so the value
+    agrees with the paper's description to rounding. When at least ``r_x + r_y - n + 1``
+    correlations are forced to 1 (see :func:`cca`) the variates inside that tied block
+    are arbitrary and PWCCA is ill-posed; the UninformativeWarning covers that case.
+    """
+    xp, x, y = check_pair(x, y, dtype=dtype)
+    basis_x, basis_y = prepare_cca(xp, x, "X"), prepare_cca(xp, y, "Y")
+    rho, left = canonical_correlations(xp, basis_x.q, basis_y.q, with_directions=True)
+    # <h_i, x_j> = (A^T q_x^T Xc)_ij = (A^T coords)_ij: no n-sized work.
+    projections = left[:, : rho.shape[0]].T @ basis_x.coords
+    weights = to_numpy(xp.sum(xp.abs(projections), axis=1))
+    return float(np.sum(weights * rho) / np.sum(weights))
