@@ -24,35 +24,77 @@ _TWO_PASS_MAX_EPS_COND2 = 1e-4
 
 @dataclass(frozen=True)
 class Basis:
-    """Orthonormal basis of a centred layer's column space: ``Xc = q @ coords``.
+    """Orthonormal basis ``q`` (n x r) of a centred layer's column space.
+
+    ``q`` is stored either explicitly or, when one Gram pass was accurate enough, as
+    ``q = centred @ transform``, so that cross products ``q_x^T q_y`` can be formed as
+    ``T_x^T (Xc^T Yc) T_y`` without materialising either basis.
 
     Attributes
     ----------
-    q : array of shape (n, r)
-        Orthonormal columns spanning the column space of the centred activations; r is the
-        numerical rank.
+    centred : array of shape (n, p)
+        The centred activations ``Xc``.
     coords : array of shape (r, p)
-        ``q^T Xc``, the neurons in that basis.
+        ``q^T Xc``, the neurons expressed in the basis.
+    transform : array of shape (p, r) or None
+        ``T`` with ``q = Xc T``, when the basis is implicit.
+    explicit_q : array of shape (n, r) or None
+        ``q`` itself, when it is stored.
     """
 
-    q: Array
+    centred: Array
     coords: Array
+    transform: Array | None = None
+    explicit_q: Array | None = None
 
     @property
     def rank(self) -> int:
-        return int(self.q.shape[1])
+        return int(self.coords.shape[0])
+
+    @property
+    def q(self) -> Array:
+        return self.explicit_q if self.explicit_q is not None else self.centred @ self.transform
+
+
+def project(basis: Basis, matrix: Array) -> Array:
+    """``q^T matrix`` for an (n, m) matrix, without forming an implicit ``q``."""
+    if basis.transform is not None:
+        return basis.transform.T @ (basis.centred.T @ matrix)
+    return basis.explicit_q.T @ matrix
+
+
+def cross_product(basis_x: Basis, basis_y: Basis) -> Array:
+    """``q_x^T q_y`` (r_x x r_y), without forming implicit bases.
+
+    With both bases implicit the product is ``T_x^T (Xc^T Yc) T_y``: one n x p_x x p_y
+    product and small ones. Its rounding error, about ``eps cond(Xc) cond(Yc)``, is within
+    the one-pass bound that made the bases implicit.
+    """
+    if basis_y.transform is not None:
+        return project(basis_x, basis_y.centred) @ basis_y.transform
+    return project(basis_x, basis_y.explicit_q)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Thin SVD ``Xc = u diag(s) v^T`` truncated to the numerical rank (SVCCA's input)."""
+    """Thin SVD of a centred layer, ``Xc = (q rotation) diag(s) vt``, from its basis.
 
-    u: Array
+    SVCCA's input: the singular values decide how many directions to keep, and
+    :meth:`top` returns the basis of the kept ones.
+    """
+
+    basis: Basis
+    rotation: Array
     s: Array
-    v: Array
+    vt: Array
 
-    def top(self, k: int) -> "Principal":
-        return Principal(self.u[:, :k], self.s[:k], self.v[:, :k])
+    def top(self, k: int) -> Basis:
+        """Basis of the `k` leading singular directions, ``q rotation[:, :k]``."""
+        rotation = self.rotation[:, :k]
+        coords = self.s[:k, None] * self.vt[:k, :]
+        if self.basis.transform is not None:
+            return Basis(self.basis.centred, coords, transform=self.basis.transform @ rotation)
+        return Basis(self.basis.centred, coords, explicit_q=self.basis.q @ rotation)
 
 
 def centre(xp: Any, x: Array) -> Array:
@@ -102,14 +144,13 @@ def orthonormal_basis(xp: Any, centred: Array) -> Basis:
         gram_basis = _gram_basis(xp, centred, eps)
         if gram_basis is not None:
             return gram_basis
-    principal = _svd(xp, centred, eps)
-    return Basis(principal.u, principal.s[:, None] * principal.v.T)
+    return _svd_basis(xp, centred, eps)
 
 
 def principal_directions(xp: Any, basis: Basis) -> Principal:
     """The thin SVD of ``Xc = q coords`` from its basis: one small SVD of ``coords``."""
-    u_small, s, vt = xp.linalg.svd(basis.coords, full_matrices=False)
-    return Principal(basis.q @ u_small, s, vt.T)
+    rotation, s, vt = xp.linalg.svd(basis.coords, full_matrices=False)
+    return Principal(basis, rotation, s, vt)
 
 
 def _descending_eigh(xp: Any, symmetric: Array) -> tuple[Array, Array]:
@@ -132,20 +173,20 @@ def _gram_basis(xp: Any, centred: Array, eps: float) -> Basis | None:
     if first is None or eps * first[1] > _TWO_PASS_MAX_EPS_COND2:
         return None
     transform, cond2 = first
+    if eps * cond2 <= _ONE_PASS_MAX_EPS_COND2:
+        return Basis(centred, transform.T @ gram, transform=transform)
     q = centred @ transform
-    if eps * cond2 > _ONE_PASS_MAX_EPS_COND2:
-        second = _whitening(xp, q.T @ q)
-        if second is None:
-            return None
-        q = q @ second[0]
-        transform = transform @ second[0]
-    # q^T Xc = T^T G: the coordinates need only relative accuracy, so reuse G.
-    return Basis(q, transform.T @ gram)
+    second = _whitening(xp, q.T @ q)
+    if second is None:
+        return None
+    # q^T Xc = T^T G: the coordinates need only relative accuracy, so G can be reused.
+    transform = transform @ second[0]
+    return Basis(centred, transform.T @ gram, explicit_q=q @ second[0])
 
 
-def _svd(xp: Any, centred: Array, eps: float) -> Principal:
+def _svd_basis(xp: Any, centred: Array, eps: float) -> Basis:
     n, p = centred.shape
     u, s, vt = xp.linalg.svd(centred, full_matrices=False)
     tolerance = float(s[0]) * max(n, p) * eps
     rank = int(xp.sum(xp.astype(s > tolerance, xp.int64)))
-    return Principal(u[:, :rank], s[:rank], vt[:rank, :].T)
+    return Basis(centred, s[:rank, None] * vt[:rank, :], explicit_q=u[:, :rank])

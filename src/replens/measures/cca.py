@@ -18,7 +18,14 @@ import numpy as np
 from .._backend import Array, to_numpy
 from .._validate import check_fraction, check_option, check_pair, check_positive_int
 from ..errors import UninformativeWarning
-from ._subspace import Basis, centre, check_not_constant, orthonormal_basis, principal_directions
+from ._subspace import (
+    Basis,
+    centre,
+    check_not_constant,
+    cross_product,
+    orthonormal_basis,
+    principal_directions,
+)
 
 SVCCA_RULES = ("variance", "singular_values")
 
@@ -87,7 +94,7 @@ def prepare_cca(xp: Any, x: Array, name: str = "X") -> Basis:
 
 
 def canonical_correlations(
-    xp: Any, q_x: Array, q_y: Array, *, with_directions: bool = False
+    xp: Any, basis_x: Basis, basis_y: Basis, *, with_directions: bool = False
 ) -> tuple[np.ndarray, Array | None]:
     """Singular values of ``q_x^T q_y`` (descending) and, optionally, X's left vectors.
 
@@ -95,8 +102,7 @@ def canonical_correlations(
     spaces then intersect in at least ``r_x + r_y - (n - 1)`` dimensions, so that many
     correlations are 1 whatever the data (CKA paper, Theorem 1).
     """
-    n, r_x = q_x.shape
-    r_y = q_y.shape[1]
+    n, r_x, r_y = basis_x.centred.shape[0], basis_x.rank, basis_y.rank
     forced = r_x + r_y - (n - 1)
     if forced > 0:
         warnings.warn(
@@ -107,7 +113,7 @@ def canonical_correlations(
             UninformativeWarning,
             stacklevel=3,
         )
-    product = q_x.T @ q_y
+    product = cross_product(basis_x, basis_y)
     if with_directions:
         left, rho, _ = xp.linalg.svd(product, full_matrices=False)
     else:
@@ -161,7 +167,7 @@ def cca(x: Array, y: Array, *, dtype: Any = None) -> CCAResult:
     """
     xp, x, y = check_pair(x, y, dtype=dtype)
     basis_x, basis_y = prepare_cca(xp, x, "X"), prepare_cca(xp, y, "Y")
-    rho, _ = canonical_correlations(xp, basis_x.q, basis_y.q)
+    rho, _ = canonical_correlations(xp, basis_x, basis_y)
     return CCAResult(rho=rho, rank=(basis_x.rank, basis_y.rank))
 
 
@@ -231,13 +237,12 @@ def svcca(
     if keep is not None:
         keep = check_positive_int("keep", keep)
     xp, x, y = check_pair(x, y, dtype=dtype)
-    directions = []
+    truncated = []
     for name, data in (("X", x), ("Y", y)):
         principal = principal_directions(xp, prepare_cca(xp, data, name))
-        kept = _kept_directions(to_numpy(principal.s), threshold, rule, keep, name)
-        directions.append(principal.top(kept))
-    rho, _ = canonical_correlations(xp, directions[0].u, directions[1].u)
-    return SVCCAResult(rho=rho, kept=(directions[0].u.shape[1], directions[1].u.shape[1]))
+        truncated.append(principal.top(_kept_directions(to_numpy(principal.s), threshold, rule, keep, name)))
+    rho, _ = canonical_correlations(xp, truncated[0], truncated[1])
+    return SVCCAResult(rho=rho, kept=(truncated[0].rank, truncated[1].rank))
 
 
 def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
@@ -277,7 +282,7 @@ def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
     """
     xp, x, y = check_pair(x, y, dtype=dtype)
     basis_x, basis_y = prepare_cca(xp, x, "X"), prepare_cca(xp, y, "Y")
-    rho, left = canonical_correlations(xp, basis_x.q, basis_y.q, with_directions=True)
+    rho, left = canonical_correlations(xp, basis_x, basis_y, with_directions=True)
     # <h_i, x_j> = (A^T q_x^T Xc)_ij = (A^T coords)_ij: no n-sized work.
     projections = left[:, : rho.shape[0]].T @ basis_x.coords
     weights = to_numpy(xp.sum(xp.abs(projections), axis=1))

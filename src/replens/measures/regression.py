@@ -8,7 +8,7 @@ from typing import Any
 from .._backend import Array, to_float
 from .._validate import check_pair
 from ..errors import UninformativeWarning
-from ._subspace import centre, check_not_constant
+from ._subspace import centre, check_not_constant, project
 from .cca import prepare_cca
 
 
@@ -47,5 +47,5 @@ def linear_regression_r2(x: Array, y: Array, *, dtype: Any = None) -> float:
             UninformativeWarning,
             stacklevel=2,
         )
-    explained = basis_y.q.T @ xc
+    explained = project(basis_y, xc)
     return min(1.0, to_float(xp.sum(explained * explained)) / to_float(xp.sum(xc * xc)))
