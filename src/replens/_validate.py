@@ -76,13 +76,13 @@ def _check_finite(xp: Any, name: str, x: Array) -> None:
     finite = xp.isfinite(x)
     if bool(xp.all(finite)):
         return
-    bad = np.argwhere(~np.asarray(finite if not is_torch_array(finite) else finite.cpu().numpy()))
-    row, col = (int(i) for i in bad[0])
-    value = float(x[row, col])
+    bad = np.argwhere(~(finite.cpu().numpy() if is_torch_array(finite) else np.asarray(finite)))
+    index = tuple(int(i) for i in bad[0])
+    value = float(x[index])
     kind = "NaN" if math.isnan(value) else "infinite"
     raise NonFiniteError(
-        f"{name} contains {kind} values ({len(bad)} of {x.shape[0] * x.shape[1]} entries; the "
-        f"first at row {row}, column {col}). Remove or impute them before comparing.")
+        f"{name} contains {kind} values ({len(bad)} of {math.prod(x.shape)} entries; the "
+        f"first at index {index}). Remove or impute them before comparing.")
 
 
 def check_matrix(name: str, x: Array) -> None:
@@ -132,10 +132,17 @@ def check_pair(
         raise TooFewExamplesError(
             f"need at least {min_examples} examples (rows){why}; got {n_x} in "
             f"{names[0]} {tuple(x.shape)}. Pass more examples.")
-    for name, a in zip(names, (x, y)):
-        _check_real_dtype(name, a)
     compute = resolve_dtype(xp, dtype)
-    x, y = xp.astype(x, compute), xp.astype(y, compute)
-    for name, a in zip(names, (x, y)):
-        _check_finite(xp, name, a)
+    x, y = (check_values(xp, name, a, compute) for name, a in zip(names, (x, y)))
     return xp, x, y
+
+
+def check_values(xp: Any, name: str, x: Array, compute_dtype: Any) -> Array:
+    """Check that `x` holds real, finite numbers and return it in `compute_dtype`.
+
+    The array keeps its shape and device; no copy is made when it already has the dtype.
+    """
+    _check_real_dtype(name, x)
+    x = xp.astype(x, compute_dtype, copy=False)
+    _check_finite(xp, name, x)
+    return x
