@@ -14,6 +14,7 @@ For the linear kernel everything is computed in feature space when that is cheap
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
@@ -107,14 +108,45 @@ def _centre_gram(xp: Any, gram: Array, unbiased: bool) -> Array:
     return (zeroed - means[None, :] - means[:, None]) * off_diagonal
 
 
-def _debias(dot: float, diag_a: Array, diag_b: Array, xp: Any, n: int) -> float:
-    """``n (n - 3) HSIC_unbiased`` from the linear-kernel terms.
+@dataclass(frozen=True)
+class KernelLayer:
+    """Per-layer work of HSIC and CKA (the "prepare" half).
 
-    With centred features ``K 1 = 0``, so the unbiased estimator reduces to
+    Exactly one of `features` (linear kernel, feature space) and `gram` (any kernel, Gram
+    space) is set; two layers can be scored together when they were prepared alike.
+
+    Attributes
+    ----------
+    n : int
+        Number of examples.
+    features : array of shape (n, p) or None
+        Centred activations ``Xc``.
+    gram : array of shape (n, n) or None
+        Centred ``H K H`` (biased) or U-centred ``K`` (debiased) Gram matrix.
+    row_norms : array of shape (n,) or None
+        ``diag(Xc Xc^T)``, for the debiased linear estimator.
+    self_term : float
+        The unnormalised ``HSIC(X, X)``: ``(n-1)^2`` or ``n (n-3)`` times the estimate.
+    debiased : bool
+        Whether the unbiased estimator is used.
+    """
+
+    n: int
+    features: Array | None
+    gram: Array | None
+    row_norms: Array | None
+    self_term: float
+    debiased: bool
+
+
+def _debias(dot: float, norms_a: Array, norms_b: Array, xp: Any, n: int) -> float:
+    """``n (n - 3) HSIC_unbiased`` from linear-kernel terms on centred features.
+
+    With centred features ``K 1 = 0``, so Song et al.'s estimator reduces to
     ``tr(K L) - n/(n-2) diag(K).diag(L) + tr(K) tr(L) / ((n-1)(n-2))``.
     """
-    cross = to_float(xp.sum(diag_a * diag_b))
-    trace_a, trace_b = to_float(xp.sum(diag_a)), to_float(xp.sum(diag_b))
+    cross = to_float(xp.sum(norms_a * norms_b))
+    trace_a, trace_b = to_float(xp.sum(norms_a)), to_float(xp.sum(norms_b))
     return dot - n / (n - 2) * cross + trace_a * trace_b / ((n - 1) * (n - 2))
 
 
@@ -122,57 +154,87 @@ def _squared_frobenius(xp: Any, a: Array) -> float:
     return to_float(xp.sum(a * a))
 
 
-def _linear_terms(xp: Any, xc: Array, yc: Array, debiased: bool, with_self: bool) -> tuple[float, ...]:
-    """Unnormalised HSIC(X, Y) and, if `with_self`, HSIC(X, X) and HSIC(Y, Y)."""
-    n, p_x = xc.shape
-    p_y = yc.shape[1]
-    if p_x + p_y < n:  # feature space: O(n (p_x + p_y)^2) instead of O(n^2 (p_x + p_y))
-        terms = [_squared_frobenius(xp, xc.T @ yc)]
-        if with_self:
-            terms += [_squared_frobenius(xp, xc.T @ xc), _squared_frobenius(xp, yc.T @ yc)]
-    else:
-        k, l = xc @ xc.T, yc @ yc.T
-        terms = [to_float(xp.sum(k * l))]
-        if with_self:
-            terms += [_squared_frobenius(xp, k), _squared_frobenius(xp, l)]
-    if not debiased:
-        return tuple(terms)
-    diag_x, diag_y = xp.sum(xc * xc, axis=1), xp.sum(yc * yc, axis=1)
-    pairs = [(diag_x, diag_y), (diag_x, diag_x), (diag_y, diag_y)]
-    return tuple(_debias(t, a, b, xp, n) for t, (a, b) in zip(terms, pairs))
+def prepare_kernel(
+    xp: Any,
+    x: Array,
+    *,
+    kernel: Kernel = "linear",
+    debiased: bool = False,
+    bandwidth: float | None = None,
+    space: str = "features",
+    name: str = "X",
+) -> KernelLayer:
+    """Centre one layer and compute what HSIC and CKA need of it alone.
 
-
-def _kernel_terms(
-    xp: Any, x: Array, y: Array, kernel: Kernel, bandwidth: float | None, debiased: bool,
-    with_self: bool,
-) -> tuple[float, ...]:
-    grams = []
-    for name, data in (("X", x), ("Y", y)):
-        if kernel == "rbf":
-            gram = rbf_gram(xp, data, bandwidth, name)
+    `space` is "features" (linear kernel only: keep ``Xc``, cost ``O(n p^2)``) or "gram"
+    (form the n x n centred Gram matrix, cost ``O(n^2 p)``, memory ``n^2`` numbers).
+    Options are assumed checked and `x` validated and cast.
+    """
+    n = x.shape[0]
+    centred = centre(xp, x)
+    check_not_constant(xp, name, centred)
+    if kernel == "linear":
+        row_norms = xp.sum(centred * centred, axis=1) if debiased else None
+        if space == "features":
+            features, gram = centred, None
+            self_dot = _squared_frobenius(xp, centred.T @ centred)
         else:
-            gram = _callable_gram(xp, kernel, data, name)
-        grams.append(_centre_gram(xp, gram, unbiased=debiased))
-    k, l = grams
-    terms = [to_float(xp.sum(k * l))]
-    if with_self:
-        terms += [_squared_frobenius(xp, k), _squared_frobenius(xp, l)]
-    return tuple(terms)
+            features, gram = None, centred @ centred.T
+            self_dot = _squared_frobenius(xp, gram)
+        self_term = _debias(self_dot, row_norms, row_norms, xp, n) if debiased else self_dot
+        return KernelLayer(n, features, gram, row_norms, self_term, debiased)
+    if kernel == "rbf":
+        gram = rbf_gram(xp, x, bandwidth, name)
+    else:
+        gram = _callable_gram(xp, kernel, x, name)
+    gram = _centre_gram(xp, gram, unbiased=debiased)
+    return KernelLayer(n, None, gram, None, _squared_frobenius(xp, gram), debiased)
 
 
-def _hsic_terms(
-    x: Array, y: Array, kernel: Kernel, debiased: bool, bandwidth: float | None, dtype: Any,
-    with_self: bool,
-) -> tuple[int, tuple[float, ...]]:
+def score_hsic(xp: Any, a: KernelLayer, b: KernelLayer) -> float:
+    """The unnormalised ``HSIC(X, Y)`` of two prepared layers (the "score" half)."""
+    if a.features is not None and b.features is not None:
+        dot = _squared_frobenius(xp, a.features.T @ b.features)
+    else:
+        dot = to_float(xp.sum(a.gram * b.gram))
+    if a.row_norms is not None and b.row_norms is not None:
+        return _debias(dot, a.row_norms, b.row_norms, xp, a.n)
+    return dot
+
+
+def hsic_scale(n: int, debiased: bool) -> float:
+    """The divisor that turns an unnormalised HSIC into the estimate."""
+    return float(n * (n - 3)) if debiased else float((n - 1) ** 2)
+
+
+def score_cka(xp: Any, a: KernelLayer, b: KernelLayer) -> float:
+    """CKA of two prepared layers: ``HSIC(X, Y) / sqrt(HSIC(X, X) HSIC(Y, Y))``."""
+    if a.self_term <= 0 or b.self_term <= 0:
+        raise DegenerateInputError(
+            f"the debiased self-similarity estimate is not positive (n(n-3) HSIC(X, X) = "
+            f"{a.self_term:.3g}, n(n-3) HSIC(Y, Y) = {b.self_term:.3g}), so CKA is undefined; "
+            f"use more examples or debiased=False.")
+    return score_hsic(xp, a, b) / (a.self_term**0.5 * b.self_term**0.5)
+
+
+def kernel_space(kernel: Kernel, n: int, widths: list[int]) -> str:
+    """"features" when a linear kernel is cheaper in feature space, else "gram".
+
+    For one pair, feature space costs ``n (p_x + p_y)^2`` and Gram space
+    ``n^2 (p_x + p_y)``.
+    """
+    return "features" if kernel == "linear" and sum(widths) < n else "gram"
+
+
+def _prepare_pair(
+    x: Array, y: Array, kernel: Kernel, debiased: bool, bandwidth: float | None, dtype: Any
+) -> tuple[Any, KernelLayer, KernelLayer]:
     bandwidth = _check_kernel_options(kernel, bandwidth)
     xp, x, y = check_pair(x, y, min_examples=4 if debiased else 2, dtype=dtype,
                           reason="the debiased estimator divides by n (n - 3)" if debiased else None)
-    xc, yc = centre(xp, x), centre(xp, y)
-    check_not_constant(xp, "X", xc)
-    check_not_constant(xp, "Y", yc)
-    if kernel == "linear":
-        return x.shape[0], _linear_terms(xp, xc, yc, debiased, with_self)
-    return x.shape[0], _kernel_terms(xp, x, y, kernel, bandwidth, debiased, with_self)
+    options = dict(kernel=kernel, debiased=debiased, bandwidth=bandwidth,
+                   space=kernel_space(kernel, x.shape[0], [x.shape[1], y.shape[1]]))
+    return xp, prepare_kernel(xp, x, name="X", **options), prepare_kernel(xp, y, name="Y", **options)
 
 
 def hsic(
@@ -209,8 +271,8 @@ def hsic(
         Linear HSIC scales with ``c^2`` when X is scaled by ``c``; invariant to orthogonal
         maps and translation. Symmetric.
     """
-    n, (xy,) = _hsic_terms(x, y, kernel, debiased, bandwidth, dtype, with_self=False)
-    return xy / (n * (n - 3)) if debiased else xy / (n - 1) ** 2
+    xp, a, b = _prepare_pair(x, y, kernel, debiased, bandwidth, dtype)
+    return score_hsic(xp, a, b) / hsic_scale(a.n, debiased)
 
 
 def cka(
@@ -264,10 +326,5 @@ def cka(
     >>> round(rl.cka(x, 3 * x + 1), 12)
     1.0
     """
-    n, (xy, xx, yy) = _hsic_terms(x, y, kernel, debiased, bandwidth, dtype, with_self=True)
-    if xx <= 0 or yy <= 0:
-        raise DegenerateInputError(
-            f"the debiased self-similarity estimate is not positive (HSIC(X, X) ~ {xx:.3g}, "
-            f"HSIC(Y, Y) ~ {yy:.3g} before scaling), so CKA is undefined; use more examples "
-            f"or debiased=False.")
-    return xy / (xx**0.5 * yy**0.5)
+    xp, a, b = _prepare_pair(x, y, kernel, debiased, bandwidth, dtype)
+    return score_cka(xp, a, b)

@@ -1,0 +1,5 @@
+"""``python -m replens.demo``"""
+
+from .cli import main
+
+raise SystemExit(main())
