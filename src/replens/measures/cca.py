@@ -93,36 +93,60 @@ def prepare_cca(xp: Any, x: Array, name: str = "X") -> Basis:
     return orthonormal_basis(xp, centred)
 
 
-def canonical_correlations(
-    xp: Any, basis_x: Basis, basis_y: Basis, *, with_directions: bool = False
-) -> tuple[np.ndarray, Array | None]:
-    """Singular values of ``q_x^T q_y`` (descending) and, optionally, X's left vectors.
+@dataclass(frozen=True)
+class CanonicalPair:
+    """The SVD ``q_x^T q_y = A diag(rho) B^T`` of one pair (the "score" half's core).
 
-    Warns with :class:`UninformativeWarning` when ``r_x + r_y > n - 1``: the centred column
-    spaces then intersect in at least ``r_x + r_y - (n - 1)`` dimensions, so that many
-    correlations are 1 whatever the data (CKA paper, Theorem 1).
+    ``left`` (r_x x k) and ``right`` (r_y x k) hold the canonical directions of X and Y
+    in their bases when requested (PWCCA needs them), else None.
     """
-    n, r_x, r_y = basis_x.centred.shape[0], basis_x.rank, basis_y.rank
-    forced = r_x + r_y - (n - 1)
+
+    rho: np.ndarray
+    left: Array | None
+    right: Array | None
+
+
+def warn_if_uninformative(n: int, rank_x: int, rank_y: int, stacklevel: int = 3) -> None:
+    """Warn when ``r_x + r_y > n - 1``, so that canonical correlations are forced to 1.
+
+    The centred column spaces then intersect in at least ``r_x + r_y - (n - 1)``
+    dimensions, so that many correlations are 1 whatever the data (CKA paper, Theorem 1).
+    """
+    forced = rank_x + rank_y - (n - 1)
     if forced > 0:
         warnings.warn(
             f"canonical correlations are uninformative here: the centred inputs have ranks "
-            f"{r_x} and {r_y} but only {n} examples, so at least {forced} canonical "
+            f"{rank_x} and {rank_y} but only {n} examples, so at least {forced} canonical "
             f"correlations equal 1 whatever the data (Kornblith et al. 2019, Theorem 1). "
             f"Use more examples than features, reduce dimension first (svcca), or use CKA.",
             UninformativeWarning,
-            stacklevel=3,
+            stacklevel=stacklevel + 1,
         )
+
+
+def correlate(xp: Any, basis_x: Basis, basis_y: Basis, *, directions: bool = False) -> CanonicalPair:
+    """Canonical correlations of two prepared layers: singular values of ``q_x^T q_y``."""
     product = cross_product(basis_x, basis_y)
-    if with_directions:
-        left, rho, _ = xp.linalg.svd(product, full_matrices=False)
+    if directions:
+        left, rho, right_t = xp.linalg.svd(product, full_matrices=False)
+        right = right_t.T
     else:
-        left, rho = None, xp.linalg.svdvals(product)
+        left, right, rho = None, None, xp.linalg.svdvals(product)
     rho = to_numpy(rho)
     excess = float(rho.max() - 1.0) if rho.size else 0.0
     if excess > _UNIT_ROUNDING:
         raise ArithmeticError(f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
-    return np.minimum(rho, 1.0), left
+    return CanonicalPair(np.minimum(rho, 1.0), left, right)
+
+
+def projection_weighted(xp: Any, rho: np.ndarray, directions: Array, basis: Basis) -> float:
+    """PWCCA from the canonical directions of the weighting layer in its basis.
+
+    ``<h_i, x_j> = (A^T q^T Xc)_ij = (A^T coords)_ij``: no n-sized work.
+    """
+    projections = directions[:, : rho.shape[0]].T @ basis.coords
+    weights = to_numpy(xp.sum(xp.abs(projections), axis=1))
+    return float(np.sum(weights * rho) / np.sum(weights))
 
 
 def cca(x: Array, y: Array, *, dtype: Any = None) -> CCAResult:
@@ -167,8 +191,8 @@ def cca(x: Array, y: Array, *, dtype: Any = None) -> CCAResult:
     """
     xp, x, y = check_pair(x, y, dtype=dtype)
     basis_x, basis_y = prepare_cca(xp, x, "X"), prepare_cca(xp, y, "Y")
-    rho, _ = canonical_correlations(xp, basis_x, basis_y)
-    return CCAResult(rho=rho, rank=(basis_x.rank, basis_y.rank))
+    warn_if_uninformative(x.shape[0], basis_x.rank, basis_y.rank)
+    return CCAResult(rho=correlate(xp, basis_x, basis_y).rho, rank=(basis_x.rank, basis_y.rank))
 
 
 def _kept_directions(
@@ -181,7 +205,7 @@ def _kept_directions(
                 f"svcca keep={keep} exceeds the rank {rank} of centred {name}; keeping all "
                 f"{rank} directions.",
                 UninformativeWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return min(keep, rank)
     energy = singular_values**2 if rule == "variance" else singular_values
@@ -237,12 +261,18 @@ def svcca(
     if keep is not None:
         keep = check_positive_int("keep", keep)
     xp, x, y = check_pair(x, y, dtype=dtype)
-    truncated = []
-    for name, data in (("X", x), ("Y", y)):
-        principal = principal_directions(xp, prepare_cca(xp, data, name))
-        truncated.append(principal.top(_kept_directions(to_numpy(principal.s), threshold, rule, keep, name)))
-    rho, _ = canonical_correlations(xp, truncated[0], truncated[1])
-    return SVCCAResult(rho=rho, kept=(truncated[0].rank, truncated[1].rank))
+    options = dict(threshold=threshold, rule=rule, keep=keep)
+    top_x, top_y = prepare_svcca(xp, x, name="X", **options), prepare_svcca(xp, y, name="Y", **options)
+    warn_if_uninformative(x.shape[0], top_x.rank, top_y.rank)
+    return SVCCAResult(rho=correlate(xp, top_x, top_y).rho, kept=(top_x.rank, top_y.rank))
+
+
+def prepare_svcca(
+    xp: Any, x: Array, *, threshold: float, rule: str, keep: int | None, name: str = "X"
+) -> Basis:
+    """Per-layer work of SVCCA: the basis of the kept top singular directions."""
+    principal = principal_directions(xp, prepare_cca(xp, x, name))
+    return principal.top(_kept_directions(to_numpy(principal.s), threshold, rule, keep, name))
 
 
 def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
@@ -282,8 +312,6 @@ def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
     """
     xp, x, y = check_pair(x, y, dtype=dtype)
     basis_x, basis_y = prepare_cca(xp, x, "X"), prepare_cca(xp, y, "Y")
-    rho, left = canonical_correlations(xp, basis_x, basis_y, with_directions=True)
-    # <h_i, x_j> = (A^T q_x^T Xc)_ij = (A^T coords)_ij: no n-sized work.
-    projections = left[:, : rho.shape[0]].T @ basis_x.coords
-    weights = to_numpy(xp.sum(xp.abs(projections), axis=1))
-    return float(np.sum(weights * rho) / np.sum(weights))
+    warn_if_uninformative(x.shape[0], basis_x.rank, basis_y.rank)
+    pair = correlate(xp, basis_x, basis_y, directions=True)
+    return projection_weighted(xp, pair.rho, pair.left, basis_x)
