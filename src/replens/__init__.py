@@ -14,7 +14,10 @@ from .errors import (
     UninformativeWarning,
     UnknownOptionError,
 )
+from .compare import compare
 from .measures import CCAResult, SVCCAResult, cca, cka, hsic, linear_regression_r2, pwcca, svcca
+from .measures.catalog import MeasureInfo, measures
+from .similarity_matrix import SimilarityMatrix
 
 __version__ = "0.1.0"
 
@@ -25,6 +28,10 @@ __all__ = [
     "cka",
     "hsic",
     "linear_regression_r2",
+    "compare",
+    "measures",
+    "MeasureInfo",
+    "SimilarityMatrix",
     "CCAResult",
     "SVCCAResult",
     "ReplensError",

@@ -1,0 +1,368 @@
+"""compare(): every measure between every layer of A and every layer of B, per-layer work shared.
+
+A measure splits into a per-layer *prepare* step (centring, an orthonormal basis, a Gram
+matrix, an SVD truncation) and a per-pair *score* step. Comparing L_a layers with L_b layers
+therefore costs L_a + L_b preparations and L_a x L_b scores, instead of 2 L_a L_b
+preparations for a loop over a pair function. Measures that share a preparation (CCA, PWCCA
+and linear regression share the basis; CKA and HSIC the centred features) share it here too.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Union
+
+import numpy as np
+
+from ._backend import Array, namespace_of, resolve_dtype
+from ._validate import check_option, check_positive_number, check_values
+from .conv import as_matrix, check_modes
+from .errors import ShapeError, TooFewExamplesError, UninformativeWarning, UnknownOptionError
+from .measures.catalog import MEASURES
+from .measures.cca import correlate, prepare_cca, prepare_svcca, projection_weighted
+from .measures.cka import DEFAULT_RBF_BANDWIDTH, hsic_scale, prepare_kernel, score_cka, score_hsic
+from .measures._subspace import project
+from .similarity_matrix import SimilarityMatrix
+
+Representations = Union[Mapping[str, Array], Sequence[tuple[str, Array]]]
+
+DEFAULT_MEMORY_BUDGET = 2 * 1024**3
+DFT_MEASURES = ("cca_mean_rho", "cca_r2")
+
+
+@dataclass(frozen=True)
+class _Options:
+    space: str
+    bandwidth: float
+    svcca_threshold: float
+    dtype: Any
+
+
+def _named_layers(reps: Representations, argument: str) -> list[tuple[str, Array]]:
+    items = list(reps.items()) if isinstance(reps, Mapping) else list(reps)
+    if not items:
+        raise ShapeError(f"{argument} holds no layers; pass a mapping name -> array (n, ...) or a "
+                         f"sequence of (name, array) pairs.")
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+            raise ShapeError(f"{argument} must be a mapping name -> array or a sequence of (name, "
+                             f"array) pairs; got an item {type(item).__name__} {item!r:.80}.")
+    names = [name for name, _ in items]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ShapeError(f"{argument} has duplicate layer names {duplicated}; names must be unique.")
+    return items
+
+
+def _measure_names(measures: str | Iterable[str]) -> tuple[str, ...]:
+    names = (measures,) if isinstance(measures, str) else tuple(measures)
+    if not names:
+        raise UnknownOptionError(f"measures is empty; choose from {', '.join(MEASURES)}.")
+    for name in names:
+        check_option("measure", name, tuple(MEASURES))
+    return names
+
+
+def _layer_matrices(
+    layers: list[tuple[str, Array]], argument: str, *, conv: str, layout: str, sequence: str,
+    dtype: Any,
+) -> tuple[Any, list[Array]]:
+    xp, arrays = namespace_of(*(array for _, array in layers))
+    compute = resolve_dtype(xp, dtype)
+    matrices = []
+    for (name, _), array in zip(layers, arrays):
+        label = f"{argument}[{name!r}]"
+        array = check_values(xp, label, array, compute)
+        matrices.append(as_matrix(xp, name, array, conv=conv, layout=layout, sequence=sequence))
+    return xp, matrices
+
+
+def _check_examples(names: list[str], matrices: list[Array], conv: str, minimum: int) -> int:
+    counts = {name: int(m.shape[0]) for name, m in zip(names, matrices)}
+    if len(set(counts.values())) > 1:
+        hint = (" (spatial_as_examples multiplies examples by h*w, so every layer needs the same "
+                "spatial size)" if conv == "spatial_as_examples" else "")
+        raise ShapeError(f"every layer must have the same number of examples{hint}; got {counts}.")
+    n = next(iter(counts.values()))
+    if n < minimum:
+        raise TooFewExamplesError(f"need at least {minimum} examples for these measures; got {n}.")
+    return n
+
+
+def _nbytes(prepared: Any) -> int:
+    total = 0
+    for item in fields(prepared):
+        value = getattr(prepared, item.name)
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            total += int(np.prod(value.shape)) * np.dtype(str(value.dtype).replace("torch.", "")).itemsize
+    return total
+
+
+class _PreparedLayers:
+    """Per-layer preparations, computed on first use and kept within a memory budget.
+
+    Pairs are visited row by row, so a layer of A is reused along its row and layers of B
+    across rows; when the budget cannot hold them all, the least recently used are dropped
+    and recomputed when needed again (slower, never wrong).
+    """
+
+    def __init__(self, xp: Any, budget: int, options: _Options) -> None:
+        self.xp, self.budget, self.options = xp, budget, options
+        self._cache: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, side: str, index: int, name: str, matrix: Array, family: str) -> Any:
+        key = (side, index, family)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        prepared = self._prepare(matrix, family, name)
+        size = _nbytes(prepared)
+        while self._cache and self._bytes + size > self.budget:
+            _, dropped = self._cache.popitem(last=False)
+            self._bytes -= _nbytes(dropped)
+        self._cache[key] = prepared
+        self._bytes += size
+        return prepared
+
+    def _prepare(self, matrix: Array, family: str, name: str) -> Any:
+        xp, options = self.xp, self.options
+        if family == "linear_kernel":
+            return prepare_kernel(xp, matrix, space=options.space, name=name)
+        if family == "debiased_linear_kernel":
+            return prepare_kernel(xp, matrix, debiased=True, space=options.space, name=name)
+        if family == "rbf_kernel":
+            return prepare_kernel(xp, matrix, kernel="rbf", bandwidth=options.bandwidth,
+                                  space="gram", name=name)
+        if family == "cca":
+            return prepare_cca(xp, matrix, name)
+        return prepare_svcca(xp, matrix, threshold=options.svcca_threshold, rule="variance",
+                             keep=None, name=name)
+
+
+def _linear_space(n: int, widths_a: list[int], widths_b: list[int], itemsize: int, budget: int) -> str:
+    """Feature space or Gram space for linear kernels, whichever costs fewer flops and fits."""
+    pairs = len(widths_a) * len(widths_b)
+    feature_cost = n * (sum(p * p for p in widths_a + widths_b) + sum(widths_a) * sum(widths_b))
+    gram_cost = n * n * (sum(widths_a) + sum(widths_b)) + pairs * n * n
+    gram_bytes = (len(widths_a) + len(widths_b)) * n * n * itemsize
+    return "gram" if gram_cost < feature_cost and gram_bytes <= budget else "features"
+
+
+def _score_pair(
+    xp: Any, family: str, wanted: tuple[str, ...], a: Any, b: Any, both_ways: bool
+) -> dict[tuple[str, bool], float]:
+    """Every wanted measure of `family` for (a, b) and, if `both_ways`, asymmetric ones for (b, a).
+
+    Keys are (measure, reversed).
+    """
+    scores: dict[tuple[str, bool], float] = {}
+    if family.endswith("kernel"):
+        for name in wanted:
+            if name == "linear_hsic":
+                scores[name, False] = score_hsic(xp, a, b) / hsic_scale(a.n, False)
+            else:
+                scores[name, False] = score_cka(xp, a, b)
+        return scores
+    pair = correlate(xp, a, b, directions="pwcca" in wanted)
+    for name in wanted:
+        if name in ("cca_mean_rho", "svcca_mean_rho"):
+            scores[name, False] = float(np.mean(pair.rho))
+        elif name in ("cca_r2", "svcca_r2"):
+            scores[name, False] = float(np.mean(pair.rho**2))
+        elif name == "pwcca":
+            scores[name, False] = projection_weighted(xp, pair.rho, pair.left, a)
+            if both_ways:
+                scores[name, True] = projection_weighted(xp, pair.rho, pair.right, b)
+        elif name == "linear_regression_r2":
+            scores[name, False] = _regression_r2(xp, a, b)
+            if both_ways:
+                scores[name, True] = _regression_r2(xp, b, a)
+    return scores
+
+
+def _regression_r2(xp: Any, target: Any, predictor: Any) -> float:
+    explained = project(predictor, target.centred)
+    total = float(xp.sum(target.coords * target.coords))
+    return min(1.0, float(xp.sum(explained * explained)) / total)
+
+
+def _progress_bar(total: int, progress: bool | None) -> Any:
+    enabled = sys.stderr.isatty() if progress is None else bool(progress)
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="replens compare", unit="pair", file=sys.stderr)
+
+
+def compare(
+    reps_a: Representations,
+    reps_b: Representations | None = None,
+    measures: str | Iterable[str] = ("linear_cka",),
+    *,
+    conv: str = "flatten",
+    layout: str = "NCHW",
+    sequence: str = "flatten",
+    progress: bool | None = None,
+    rbf_bandwidth: float = DEFAULT_RBF_BANDWIDTH,
+    svcca_threshold: float = 0.99,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    dtype: Any = None,
+) -> SimilarityMatrix:
+    """Compare every layer of A with every layer of B under one or more measures.
+
+    Each layer's expensive part (centring, basis, Gram matrix, SVD truncation) is computed
+    once and reused for all its pairs; every entry equals the corresponding pair function
+    (:func:`cka`, :func:`cca`, ...) to rounding.
+
+    Parameters
+    ----------
+    reps_a : mapping name -> array, or sequence of (name, array)
+        Layers of the first network, each (n, ...) for the same n examples. Order and
+        names are kept exactly.
+    reps_b : same as reps_a, optional
+        Layers of the second network; None compares `reps_a` with itself (and computes
+        each symmetric pair once).
+    measures : str or iterable of str, default ("linear_cka",)
+        Names from :func:`replens.measures`: linear_cka, debiased_linear_cka, rbf_cka,
+        linear_hsic, cca_mean_rho, cca_r2, svcca_mean_rho, svcca_r2, pwcca (weights from
+        the A layer), linear_regression_r2 (how well the B layer predicts the A layer).
+    conv : {"flatten", "spatial_as_examples", "mean_pool", "dft"}, default "flatten"
+        How 4-D conv activations become (examples, features); see :mod:`replens.conv`.
+        ``"dft"`` uses Fourier CCA (:func:`replens.dft_cca`) for cca_mean_rho and cca_r2;
+        2-D layers then count as 1 x 1 maps.
+    layout : {"NCHW", "NHWC"}, default "NCHW"
+        Axis order of 4-D arrays (PyTorch's is NCHW).
+    sequence : {"flatten", "time_as_examples", "mean", "last"}, default "flatten"
+        How 3-D (n, t, d) activations become (examples, features).
+    progress : bool or None, default None
+        Show a progress bar on stderr; None shows it only when stderr is a terminal.
+    rbf_bandwidth : float, default 1.0
+        Bandwidth of rbf_cka as a fraction of the median distance.
+    svcca_threshold : float, default 0.99
+        Fraction of variance kept by svcca_mean_rho and svcca_r2.
+    memory_budget : int, default 2 GiB
+        Bytes of per-layer preparations (Gram matrices, bases) held at once.
+    dtype : {None, "float64", "float32"}, default None
+        Working precision; None means float64.
+
+    Returns
+    -------
+    SimilarityMatrix
+        ``values`` of shape (n_measures, n_layers_a, n_layers_b), float64.
+
+    Examples
+    --------
+    >>> import numpy as np, replens as rl
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((200, 8))
+    >>> m = rl.compare({"x": x, "x2": x ** 2}, {"y": x @ rng.standard_normal((8, 8))})
+    >>> m["linear_cka"].shape
+    (2, 1)
+    """
+    names = _measure_names(measures)
+    check_modes(conv, layout, sequence)
+    bandwidth = check_positive_number("rbf_bandwidth", rbf_bandwidth)
+    threshold = check_positive_number("svcca_threshold", svcca_threshold)
+    if threshold > 1:
+        raise UnknownOptionError(f"svcca_threshold must be in (0, 1]; got {svcca_threshold!r}.")
+    budget = int(check_positive_number("memory_budget", memory_budget))
+    if conv == "dft" and any(name not in DFT_MEASURES for name in names):
+        raise UnknownOptionError(
+            f"conv='dft' computes Fourier CCA, so it supports the measures {DFT_MEASURES}; got "
+            f"{names}. Use another conv mode for the others.")
+
+    layers_a = _named_layers(reps_a, "reps_a")
+    layers_b = layers_a if reps_b is None else _named_layers(reps_b, "reps_b")
+    mode = dict(conv=conv, layout=layout, sequence=sequence, dtype=dtype)
+    xp, matrices_a = _layer_matrices(layers_a, "reps_a", **mode)
+    matrices_b = matrices_a if reps_b is None else _layer_matrices(layers_b, "reps_b", **mode)[1]
+    names_a = [name for name, _ in layers_a]
+    names_b = [name for name, _ in layers_b]
+    minimum = 4 if "debiased_linear_cka" in names else 2
+    n = _check_examples(names_a + names_b, matrices_a + matrices_b, conv, minimum)
+
+    values = np.full((len(names), len(names_a), len(names_b)), np.nan)
+    if conv == "dft":
+        _fill_dft(values, names, matrices_a, matrices_b, layout="NHWC", progress=progress)
+    else:
+        itemsize = 4 if resolve_dtype(xp, dtype) == xp.float32 else 8
+        widths = [[int(m.shape[1]) for m in ms] for ms in (matrices_a, matrices_b)]
+        options = _Options(_linear_space(n, *widths, itemsize, budget), bandwidth, threshold, dtype)
+        _fill(values, names, xp, matrices_a, matrices_b, names_a, names_b,
+              symmetric_input=reps_b is None, prepared=_PreparedLayers(xp, budget, options),
+              progress=progress)
+    attrs = {"conv": conv, "layout": layout, "sequence": sequence, "n_examples": n,
+             "rbf_bandwidth": bandwidth, "svcca_threshold": threshold,
+             "dtype": str(dtype or "float64")}
+    return SimilarityMatrix(values, tuple(names_a), tuple(names_b), names, attrs)
+
+
+def _fill(
+    values: np.ndarray, names: tuple[str, ...], xp: Any, matrices_a: list[Array],
+    matrices_b: list[Array], names_a: list[str], names_b: list[str], *, symmetric_input: bool,
+    prepared: _PreparedLayers, progress: bool | None,
+) -> None:
+    families: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        family = MEASURES[name].family
+        families[family] = families.get(family, ()) + (name,)
+    pairs = [(i, j) for i in range(len(matrices_a)) for j in range(len(matrices_b))
+             if not symmetric_input or j >= i]
+    bar = _progress_bar(len(pairs), progress)
+    uninformative = []
+    row = {name: k for k, name in enumerate(names)}
+    for i, j in pairs:
+        for family, wanted in families.items():
+            a = prepared.get("a", i, names_a[i], matrices_a[i], family)
+            b_side = "a" if symmetric_input else "b"
+            b = prepared.get(b_side, j, names_b[j], matrices_b[j], family)
+            if family in ("cca", "svcca") and a.rank + b.rank > a.centred.shape[0] - 1:
+                uninformative.append((names_a[i], names_b[j]))
+            both_ways = symmetric_input and i != j
+            for (name, reverse), value in _score_pair(xp, family, wanted, a, b, both_ways).items():
+                if reverse:
+                    values[row[name], j, i] = value
+                else:
+                    values[row[name], i, j] = value
+                    if both_ways and MEASURES[name].symmetric:
+                        values[row[name], j, i] = value
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if uninformative:
+        warnings.warn(
+            f"{len(uninformative)} layer pairs (e.g. {uninformative[0]}) have more features than "
+            f"examples can separate (rank_a + rank_b > n - 1): some canonical correlations are 1 "
+            f"whatever the data (Kornblith et al. 2019, Theorem 1), so CCA-family values there "
+            f"are uninformative. Use more examples or CKA.",
+            UninformativeWarning,
+            stacklevel=3,
+        )
+
+
+def _fill_dft(
+    values: np.ndarray, names: tuple[str, ...], matrices_a: list[Array], matrices_b: list[Array],
+    *, layout: str, progress: bool | None,
+) -> None:
+    from .dft import dft_cca
+
+    def as_map(matrix: Array) -> Array:
+        return matrix[:, None, None, :] if len(matrix.shape) == 2 else matrix
+
+    bar = _progress_bar(len(matrices_a) * len(matrices_b), progress)
+    for i, a in enumerate(matrices_a):
+        for j, b in enumerate(matrices_b):
+            result = dft_cca(as_map(a), as_map(b), layout=layout)
+            for k, name in enumerate(names):
+                values[k, i, j] = result.mean_rho if name == "cca_mean_rho" else result.r2
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()

@@ -1,0 +1,141 @@
+"""SimilarityMatrix: the layer-by-layer result of :func:`replens.compare`."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ReplensError, UnknownOptionError
+from .measures.catalog import MEASURES
+
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SimilarityMatrix:
+    """Values of one or more measures for every pair (layer of A, layer of B).
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_measures, n_layers_a, n_layers_b)
+        float64; ``values[k, i, j]`` is measure ``k`` between ``layers_a[i]`` (first
+        argument, the "row" layer) and ``layers_b[j]``.
+    layers_a, layers_b : tuple of str
+        Layer names in the caller's order.
+    measures : tuple of str
+        Measure names, in the order of the first axis.
+    attrs : dict
+        How the matrix was computed (modes, number of examples, options).
+    """
+
+    values: np.ndarray
+    layers_a: tuple[str, ...]
+    layers_b: tuple[str, ...]
+    measures: tuple[str, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        expected = (len(self.measures), len(self.layers_a), len(self.layers_b))
+        if self.values.shape != expected:
+            raise ReplensError(f"values must have shape {expected} (measures, layers_a, layers_b); "
+                               f"got {self.values.shape}.")
+
+    def __getitem__(self, measure: str) -> np.ndarray:
+        """The (n_layers_a, n_layers_b) matrix of one measure."""
+        if measure not in self.measures:
+            raise UnknownOptionError(
+                f"measure {measure!r} is not in this matrix; it holds {', '.join(self.measures)}.")
+        return self.values[self.measures.index(measure)]
+
+    def to_xarray(self) -> Any:
+        """An ``xarray.DataArray`` with dims (measure, layer_a, layer_b)."""
+        import xarray as xr
+
+        return xr.DataArray(
+            self.values,
+            dims=("measure", "layer_a", "layer_b"),
+            coords={"measure": list(self.measures), "layer_a": list(self.layers_a),
+                    "layer_b": list(self.layers_b)},
+            attrs={key: json.dumps(value) for key, value in self.attrs.items()},
+            name="similarity",
+        )
+
+    def to_dataframe(self) -> Any:
+        """A tidy ``pandas.DataFrame`` with columns measure, layer_a, layer_b, value."""
+        import pandas as pd
+
+        k, i, j = np.meshgrid(np.arange(len(self.measures)), np.arange(len(self.layers_a)),
+                              np.arange(len(self.layers_b)), indexing="ij")
+        return pd.DataFrame({
+            "measure": np.asarray(self.measures, dtype=object)[k.ravel()],
+            "layer_a": np.asarray(self.layers_a, dtype=object)[i.ravel()],
+            "layer_b": np.asarray(self.layers_b, dtype=object)[j.ravel()],
+            "value": self.values.ravel(),
+        })
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write to an ``.npz`` file atomically (no pickled objects); returns the path."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise UnknownOptionError(f"SimilarityMatrix.save writes .npz files; got {str(path)!r}. "
+                                     f"Use a path ending in .npz.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(stream, values=self.values, layers_a=np.asarray(self.layers_a, dtype=str),
+                         layers_b=np.asarray(self.layers_b, dtype=str),
+                         measures=np.asarray(self.measures, dtype=str),
+                         meta=np.asarray(json.dumps({"format": _FORMAT_VERSION, "attrs": self.attrs})))
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "SimilarityMatrix":
+        """Read a matrix written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            return cls(values=np.asarray(data["values"], dtype=np.float64),
+                       layers_a=tuple(str(v) for v in data["layers_a"]),
+                       layers_b=tuple(str(v) for v in data["layers_b"]),
+                       measures=tuple(str(v) for v in data["measures"]),
+                       attrs=meta.get("attrs", {}))
+
+    def plot(self, measure: str | None = None, ax: Any = None) -> tuple[Any, Any]:
+        """Heatmap of one measure: layers of A on the vertical axis, of B on the horizontal.
+
+        The origin is at the lower left (first layers meet there, as in the CKA paper's
+        figures); the colour scale spans the measure's bounds where it has them, and the
+        colour bar is labelled with the measure's name. Returns ``(fig, ax)``.
+        """
+        import matplotlib.pyplot as plt
+
+        measure = measure or self.measures[0]
+        matrix = self[measure]
+        low, high = MEASURES[measure].bounds if measure in MEASURES else (None, None)
+        if ax is None:
+            size = 1.5 + 0.35 * max(len(self.layers_a), len(self.layers_b))
+            fig, ax = plt.subplots(figsize=(min(size + 1.2, 16), min(size, 14)))
+        else:
+            fig = ax.figure
+        image = ax.imshow(matrix, origin="lower", cmap="magma", aspect="auto",
+                          vmin=np.nanmin(matrix) if low is None else low,
+                          vmax=np.nanmax(matrix) if high is None else high)
+        ax.set_xticks(range(len(self.layers_b)), self.layers_b, rotation=60, ha="right")
+        ax.set_yticks(range(len(self.layers_a)), self.layers_a)
+        ax.set_xlabel(self.attrs.get("name_b", "layers of B"))
+        ax.set_ylabel(self.attrs.get("name_a", "layers of A"))
+        colorbar = fig.colorbar(image, ax=ax)
+        colorbar.set_label(measure)
+        ax.set_title(measure)
+        fig.tight_layout()
+        return fig, ax
