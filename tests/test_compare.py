@@ -1,0 +1,210 @@
+"""compare() and SimilarityMatrix: every entry equals the pair function; modes, I/O, plots."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import replens as rl
+
+PAIR_FUNCTIONS = {
+    "linear_cka": lambda a, b: rl.cka(a, b),
+    "debiased_linear_cka": lambda a, b: rl.cka(a, b, debiased=True),
+    "rbf_cka": lambda a, b: rl.cka(a, b, kernel="rbf", bandwidth=0.5),
+    "linear_hsic": lambda a, b: rl.hsic(a, b),
+    "cca_mean_rho": lambda a, b: rl.cca(a, b).mean_rho,
+    "cca_r2": lambda a, b: rl.cca(a, b).r2,
+    "svcca_mean_rho": lambda a, b: rl.svcca(a, b, threshold=0.95).mean_rho,
+    "svcca_r2": lambda a, b: rl.svcca(a, b, threshold=0.95).r2,
+    "pwcca": rl.pwcca,
+    "linear_regression_r2": rl.linear_regression_r2,
+}
+ALL_MEASURES = tuple(PAIR_FUNCTIONS)
+
+
+def _network(seed: int, n: int = 240, widths=(12, 20, 16, 9)) -> list[tuple[str, np.ndarray]]:
+    """Layers of a random ReLU network on shared inputs: related but not identical layers."""
+    inputs = np.random.default_rng(0).standard_normal((n, 10))
+    rng = np.random.default_rng(seed)
+    layers, h = [], inputs
+    for depth, width in enumerate(widths):
+        h = np.maximum(h @ rng.standard_normal((h.shape[1], width)) + 0.1, 0)
+        layers.append((f"block{depth}.relu", h))
+    return layers
+
+
+def _expected(layers_a, layers_b, measure):
+    f = PAIR_FUNCTIONS[measure]
+    return np.array([[f(a, b) for _, b in layers_b] for _, a in layers_a])
+
+
+def _compare(*args, **kwargs):
+    return rl.compare(*args, progress=False, rbf_bandwidth=0.5, svcca_threshold=0.95, **kwargs)
+
+
+def test_every_entry_equals_the_pair_function_for_two_networks():
+    a, b = _network(1), _network(2, widths=(8, 14, 11))
+    m = _compare(a, b, measures=ALL_MEASURES)
+    assert m.values.shape == (len(ALL_MEASURES), 4, 3)
+    assert m.values.dtype == np.float64
+    for measure in ALL_MEASURES:
+        np.testing.assert_allclose(m[measure], _expected(a, b, measure), rtol=0, atol=1e-10,
+                                   err_msg=measure)
+
+
+def test_self_comparison_fills_both_triangles_including_asymmetric_measures():
+    a = _network(3)
+    m = _compare(a, measures=ALL_MEASURES)
+    for measure in ALL_MEASURES:
+        np.testing.assert_allclose(m[measure], _expected(a, a, measure), rtol=0, atol=1e-10,
+                                   err_msg=measure)
+    assert np.allclose(np.diag(m["linear_cka"]), 1.0)
+    assert not np.allclose(m["pwcca"], m["pwcca"].T)  # asymmetric, and both halves computed
+
+
+def test_layer_order_and_names_are_kept_exactly():
+    a = [("z_last", _network(1)[0][1]), ("a first", _network(1)[1][1]), ("<odd> name", _network(1)[2][1])]
+    m = _compare(dict(a), measures="linear_cka")
+    assert m.layers_a == ("z_last", "a first", "<odd> name")
+    assert m.layers_b == m.layers_a
+    assert m.measures == ("linear_cka",)
+
+
+def test_gram_and_feature_space_agree_with_a_small_memory_budget():
+    a, b = _network(4, n=60, widths=(50, 70)), _network(5, n=60, widths=(40, 90))
+    wide = _compare(a, b, measures=("linear_cka", "debiased_linear_cka", "linear_hsic"))
+    squeezed = _compare(a, b, measures=("linear_cka", "debiased_linear_cka", "linear_hsic"),
+                        memory_budget=1)
+    np.testing.assert_allclose(wide.values, squeezed.values, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(wide["linear_cka"], _expected(a, b, "linear_cka"), atol=1e-10)
+
+
+def test_conv_modes_and_layouts():
+    rng = np.random.default_rng(6)
+    conv_nchw = rng.standard_normal((50, 3, 4, 5))          # (n, c, h, w)
+    conv_nhwc = np.transpose(conv_nchw, (0, 2, 3, 1))
+    dense = rng.standard_normal((50, 7))
+    flat = _compare({"conv": conv_nchw, "fc": dense}, measures="linear_cka")
+    assert flat["linear_cka"][0, 1] == pytest.approx(rl.cka(conv_nchw.reshape(50, -1), dense), abs=1e-12)
+    nhwc = _compare({"conv": conv_nhwc, "fc": dense}, measures="linear_cka", layout="NHWC")
+    np.testing.assert_allclose(flat.values, nhwc.values, atol=1e-12)
+    pooled = _compare({"conv": conv_nchw, "fc": dense}, measures="linear_cka", conv="mean_pool")
+    assert pooled["linear_cka"][0, 1] == pytest.approx(rl.cka(conv_nchw.mean(axis=(2, 3)), dense), abs=1e-12)
+    other = rng.standard_normal((50, 6, 4, 5))
+    spatial = _compare({"c1": conv_nchw}, {"c2": other}, measures="cca_mean_rho",
+                       conv="spatial_as_examples")
+    expected = rl.cca(conv_nhwc.reshape(-1, 3), np.transpose(other, (0, 2, 3, 1)).reshape(-1, 6)).mean_rho
+    assert spatial["cca_mean_rho"][0, 0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_sequence_modes():
+    rng = np.random.default_rng(7)
+    seq = rng.standard_normal((40, 5, 3))
+    dense = rng.standard_normal((40, 4))
+    cases = {"flatten": seq.reshape(40, -1), "mean": seq.mean(axis=1), "last": seq[:, -1]}
+    for mode, matrix in cases.items():
+        m = _compare({"rnn": seq}, {"fc": dense}, measures="linear_cka", sequence=mode)
+        assert m["linear_cka"][0, 0] == pytest.approx(rl.cka(matrix, dense), abs=1e-12), mode
+    both = _compare({"a": seq}, {"b": seq[:, ::-1] * 2}, measures="linear_cka", sequence="time_as_examples")
+    assert both["linear_cka"][0, 0] == pytest.approx(
+        rl.cka(seq.reshape(-1, 3), (seq[:, ::-1] * 2).reshape(-1, 3)), abs=1e-12)
+
+
+def test_torch_layers_give_the_numpy_matrix():
+    torch = pytest.importorskip("torch")
+    a, b = _network(8), _network(9)
+    m_np = _compare(a, b, measures=ALL_MEASURES)
+    m_torch = _compare([(k, torch.from_numpy(v)) for k, v in a], [(k, torch.from_numpy(v)) for k, v in b],
+                       measures=ALL_MEASURES)
+    np.testing.assert_allclose(m_np.values, m_torch.values, atol=1e-10)
+
+
+def test_uninformative_pairs_warn_once():
+    a = [("wide", np.random.default_rng(1).standard_normal((30, 40))),
+         ("narrow", np.random.default_rng(2).standard_normal((30, 3)))]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _compare(a, measures=("cca_mean_rho", "pwcca"))
+    messages = [w for w in caught if issubclass(w.category, rl.UninformativeWarning)]
+    assert len(messages) == 1
+    assert "Theorem 1" in str(messages[0].message)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(measures="cosine"), rl.UnknownOptionError, r"measure must be one of .*'linear_cka'"),
+        (dict(measures=()), rl.UnknownOptionError, r"measures is empty"),
+        (dict(conv="pool"), rl.UnknownOptionError, r"conv must be one of .*'mean_pool'"),
+        (dict(layout="CHW"), rl.UnknownOptionError, r"layout must be one of 'NCHW', 'NHWC'"),
+        (dict(sequence="first"), rl.UnknownOptionError, r"sequence must be one of"),
+        (dict(conv="dft", measures="linear_cka"), rl.UnknownOptionError, r"conv='dft' .* supports"),
+        (dict(svcca_threshold=1.5), rl.UnknownOptionError, r"svcca_threshold must be in \(0, 1\]"),
+        (dict(rbf_bandwidth=0), rl.UnknownOptionError, r"rbf_bandwidth must be a finite number > 0"),
+    ],
+)
+def test_bad_options_raise_before_work(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        rl.compare(_network(1), **kwargs)
+
+
+def test_bad_layers_raise_clear_errors():
+    good = np.zeros((10, 3)) + np.arange(3)
+    with pytest.raises(rl.ShapeError, match=r"same number of examples.*'b': 9"):
+        rl.compare({"a": np.random.rand(10, 3), "b": np.random.rand(9, 3)})
+    with pytest.raises(rl.ShapeError, match=r"duplicate layer names \['x'\]"):
+        rl.compare([("x", good), ("x", good)])
+    with pytest.raises(rl.ShapeError, match=r"holds no layers"):
+        rl.compare({})
+    with pytest.raises(rl.ShapeError, match=r"layer 'v' has 1-D shape \(10,\)"):
+        rl.compare({"v": np.random.rand(10)})
+    with pytest.raises(rl.NonFiniteError, match=r"reps_b\['y'\] contains NaN"):
+        rl.compare({"x": np.random.rand(10, 3)}, {"y": np.full((10, 3), np.nan)})
+    with pytest.raises(rl.ShapeError, match=r"spatial_as_examples multiplies examples"):
+        rl.compare({"a": np.random.rand(5, 2, 4, 4)}, {"b": np.random.rand(5, 2, 2, 2)},
+                   conv="spatial_as_examples")
+    with pytest.raises(rl.TooFewExamplesError, match=r"at least 4 examples"):
+        rl.compare({"a": np.random.rand(3, 2)}, measures="debiased_linear_cka")
+
+
+def test_save_and_load_round_trip(tmp_path):
+    m = _compare(_network(1), _network(2), measures=("linear_cka", "pwcca"))
+    path = m.save(tmp_path / "sub" / "matrix.npz")
+    loaded = rl.SimilarityMatrix.load(path)
+    np.testing.assert_array_equal(loaded.values, m.values)
+    assert (loaded.layers_a, loaded.layers_b, loaded.measures) == (m.layers_a, m.layers_b, m.measures)
+    assert loaded.attrs == m.attrs
+    assert [p.name for p in path.parent.iterdir()] == ["matrix.npz"]  # no temporary left behind
+    with pytest.raises(rl.UnknownOptionError, match=r"ending in \.npz"):
+        m.save(tmp_path / "matrix.csv")
+
+
+def test_dataframe_and_xarray_views():
+    m = _compare(_network(1), _network(2), measures=("linear_cka", "cca_r2"))
+    frame = m.to_dataframe()
+    assert list(frame.columns) == ["measure", "layer_a", "layer_b", "value"]
+    assert len(frame) == 2 * 4 * 4
+    row = frame[(frame.measure == "cca_r2") & (frame.layer_a == "block1.relu") & (frame.layer_b == "block3.relu")]
+    assert row.value.item() == m["cca_r2"][1, 3]
+    array = m.to_xarray()
+    assert array.dims == ("measure", "layer_a", "layer_b")
+    assert float(array.sel(measure="linear_cka", layer_a="block0.relu", layer_b="block2.relu")) == m["linear_cka"][0, 2]
+    with pytest.raises(rl.UnknownOptionError, match=r"holds linear_cka, cca_r2"):
+        m["pwcca"]
+
+
+def test_plot_labels_axes_and_uses_the_measure_bounds():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    m = _compare(_network(1), _network(2, widths=(5, 6)), measures=("linear_cka", "linear_hsic"))
+    fig, ax = m.plot("linear_cka")
+    image = ax.images[0]
+    assert image.origin == "lower"
+    assert image.get_clim() == (0.0, 1.0)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(m.layers_a)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(m.layers_b)
+    assert fig.axes[-1].get_ylabel() == "linear_cka"  # the colour bar
+    _, ax_hsic = m.plot("linear_hsic")  # unbounded above: scale from the data
+    assert ax_hsic.images[0].get_clim()[1] == pytest.approx(m["linear_hsic"].max())
