@@ -33,6 +33,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not (value > 0.0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -61,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                         default=(64, 64, 48, 32), metavar="W1,W2,...",
                         help="widths of the hidden ReLU layers, comma-separated "
                              "(default: 64,64,48,32)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    parser.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--batch-size", type=_positive_int, default=32,
                         help="mini-batch size (default: %(default)s)")
     parser.add_argument("--test-fraction", type=_fraction, default=1 / 3,
@@ -69,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "comparison (default: 1/3)")
     parser.add_argument("--split-seed", type=int, default=0,
                         help="seed of the train/held-out split (default: %(default)s)")
-    parser.add_argument("--rbf-bandwidth", type=float, default=0.5,
+    parser.add_argument("--rbf-bandwidth", type=_positive_float, default=0.5,
                         help="RBF CKA bandwidth, as a fraction of sqrt(median squared "
                              "distance) (default: %(default)s)")
-    parser.add_argument("--svcca-threshold", type=float, default=0.99,
+    parser.add_argument("--svcca-threshold", type=_threshold, default=0.99,
                         help="fraction of variance SVCCA keeps (default: %(default)s)")
     parser.add_argument("--threads", type=_positive_int, default=1,
                         help="torch CPU threads; 1 makes runs reproducible (default: %(default)s)")
@@ -88,6 +108,8 @@ def run(args: argparse.Namespace, out=None, err=None) -> int:
     def log(msg: str) -> None:
         if not args.quiet:
             print(msg, file=err, flush=True)
+
+    from ..errors import ReplensError
 
     try:
         import torch
@@ -115,14 +137,18 @@ def run(args: argparse.Namespace, out=None, err=None) -> int:
 
     t = time.perf_counter()
     acts = {tag: hidden_activations(net.model, split.x_test) for tag, net in nets.items()}
-    matrix = cka_matrix(acts["A"], acts["B"])
-    x_last, y_last = acts["A"][-1][1], acts["B"][-1][1]
-    measures = pair_measures(x_last, y_last, name_x="A", name_y="B",
-                             rbf_bandwidth=args.rbf_bandwidth, svcca_threshold=args.svcca_threshold)
+    try:
+        matrix = cka_matrix(acts["A"], acts["B"])
+        x_last, y_last = acts["A"][-1][1], acts["B"][-1][1]
+        measures = pair_measures(x_last, y_last, name_x="A", name_y="B",
+                                 rbf_bandwidth=args.rbf_bandwidth, svcca_threshold=args.svcca_threshold)
+    except ReplensError as exc:  # e.g. every unit of a layer died (constant activations)
+        print(f"replens.demo: could not compare the networks: {type(exc).__name__}: {exc}", file=err)
+        return 1
     log(f"computed similarities in {time.perf_counter() - t:.2f} s")
 
     arch = " -> ".join(str(w) for w in (split.n_features, *args.hidden_widths, split.n_classes))
-    print(f"Two ReLU MLPs {arch}, {args.epochs} epochs of Adam on sklearn digits; "
+    print(f"Two ReLU MLPs {arch}, {args.epochs} epoch{'' if args.epochs == 1 else 's'} of Adam on sklearn digits; "
           f"compared on {n_test} held-out digits.", file=out)
     print("", file=out)
     print("Held-out accuracy", file=out)

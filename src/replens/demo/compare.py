@@ -73,7 +73,7 @@ def pair_measures(
         ),
         Measure(
             "cca_mean_rho",
-            f"CCA mean rho ({len(cca.rho)} canonical correlations)",
+            f"CCA mean rho ({len(cca.rho)} canonical correlation{'' if len(cca.rho) == 1 else 's'})",
             cca.mean_rho,
         ),
         Measure("cca_r2", "CCA R^2 = mean rho^2 (Kornblith et al. eq. 7)", cca.r2),
@@ -104,7 +104,7 @@ def pair_measures(
         ),
         Measure(
             "hsic_linear",
-            "linear HSIC, biased: tr(KHLH) / (n-1)^2",
+            "linear HSIC, biased: tr(KHLH) / (n-1)^2 (unnormalised)",
             rl.hsic(x, y),
             high=None,
         ),
@@ -130,6 +130,6 @@ def format_matrix(
 def format_measures(measures: Sequence[Measure], *, digits: int = 4) -> str:
     """One ``label ... value`` line per measure, values aligned on the decimal point."""
     label_w = max(len(m.label) for m in measures)
-    values = [f"{m.value:.{digits}f}" if abs(m.value) < 1e4 else f"{m.value:.{digits}e}" for m in measures]
+    values = [f"{m.value:.{digits}f}" for m in measures]
     value_w = max(len(v) for v in values)
     return "\n".join(f"{m.label.ljust(label_w)}  {v.rjust(value_w)}" for m, v in zip(measures, values))
