@@ -24,8 +24,10 @@ def namespace_of(*arrays: Array) -> tuple[Any, list[Array]]:
 
     A numpy array paired with a torch tensor is moved to the tensor's device, so that a
     numpy X and a CUDA Y are compared on the GPU. Lists and other array-likes become numpy.
+    Tensors are detached: no autograd graph is built through a measurement.
     """
-    converted = [a if (is_numpy_array(a) or is_torch_array(a)) else _as_numpy(a) for a in arrays]
+    converted = [a.detach() if is_torch_array(a) else a if is_numpy_array(a) else _as_numpy(a)
+                 for a in arrays]
     torch_arrays = [a for a in converted if is_torch_array(a)]
     if torch_arrays and len(torch_arrays) < len(converted):
         import torch

@@ -30,12 +30,16 @@ def check_option(name: str, value: Any, valid: Collection[Any]) -> None:
         raise UnknownOptionError(f"{name} must be one of {listed}; got {value!r}.")
 
 
+def _as_number(value: Any) -> float:
+    """`value` as a float if it is a real number (not a bool or string), else NaN."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return math.nan
+    return float(value)
+
+
 def check_fraction(name: str, value: Any) -> float:
     """A number in (0, 1]; raise UnknownOptionError otherwise."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
+    number = _as_number(value)
     if not (0.0 < number <= 1.0):
         raise UnknownOptionError(f"{name} must be a number in (0, 1]; got {value!r}.")
     return number
@@ -50,10 +54,7 @@ def check_positive_int(name: str, value: Any) -> int:
 
 def check_positive_number(name: str, value: Any) -> float:
     """A finite number > 0; raise UnknownOptionError otherwise."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
+    number = _as_number(value)
     if not (math.isfinite(number) and number > 0):
         raise UnknownOptionError(f"{name} must be a finite number > 0; got {value!r}.")
     return number
@@ -143,6 +144,12 @@ def check_values(xp: Any, name: str, x: Array, compute_dtype: Any) -> Array:
     The array keeps its shape and device; no copy is made when it already has the dtype.
     """
     _check_real_dtype(name, x)
-    x = xp.astype(x, compute_dtype, copy=False)
     _check_finite(xp, name, x)
-    return x
+    with np.errstate(over="ignore"):
+        cast = xp.astype(x, compute_dtype, copy=False)
+    if cast.dtype != x.dtype and not bool(xp.all(xp.isfinite(cast))):
+        raise NonFiniteError(
+            f"{name} holds values too large for {str(cast.dtype).replace('torch.', '')} (largest magnitude "
+            f"{float(xp.max(xp.abs(xp.astype(x, xp.float64)))):.3g}); compute in float64 "
+            f"(dtype=None) or rescale {name}.")
+    return cast

@@ -68,7 +68,8 @@ MEASURES: dict[str, MeasureInfo] = {
                     "Raghu et al. 2017; Kornblith et al. 2019 Table 1", (0.0, 1.0), True,
                     _SIMILARITY, "svcca"),
         MeasureInfo("pwcca", "projection-weighted mean canonical correlation, weights from the row layer",
-                    "Morcos et al. 2018 sec. 2.2", (0.0, 1.0), False, _SIMILARITY, "cca"),
+                    "Morcos et al. 2018 sec. 2.2", (0.0, 1.0), False,
+                    (ISOTROPIC_SCALING, TRANSLATION), "cca"),
         MeasureInfo("linear_regression_r2", "fraction of the row layer's variance explained by the column layer",
                     "Kornblith et al. 2019 eq. 5", (0.0, 1.0), False, _SIMILARITY, "cca"),
     )

@@ -28,6 +28,7 @@ from ._subspace import centre, check_not_constant
 KERNELS = ("linear", "rbf")
 Kernel = Union[str, Callable[[Array], Array]]
 DEFAULT_RBF_BANDWIDTH = 1.0
+_UNIT_ROUNDING = 1e-8
 
 
 def _check_kernel_options(kernel: Kernel, bandwidth: float | None) -> float | None:
@@ -214,7 +215,14 @@ def score_cka(xp: Any, a: KernelLayer, b: KernelLayer) -> float:
             f"the debiased self-similarity estimate is not positive (n(n-3) HSIC(X, X) = "
             f"{a.self_term:.3g}, n(n-3) HSIC(Y, Y) = {b.self_term:.3g}), so CKA is undefined; "
             f"use more examples or debiased=False.")
-    return score_hsic(xp, a, b) / (a.self_term**0.5 * b.self_term**0.5)
+    value = score_hsic(xp, a, b) / (a.self_term**0.5 * b.self_term**0.5)
+    if a.debiased:
+        return value  # the unbiased estimate has no bound to respect: never clamped
+    # Biased CKA is a cosine between centred Gram matrices, at most 1 (Cauchy-Schwarz);
+    # rounding can exceed it by a few ulp, reported as 1. More would be a bug.
+    if value - 1.0 > _UNIT_ROUNDING:
+        raise ArithmeticError(f"CKA exceeds 1 by {value - 1.0:.3g}; please report this")
+    return min(value, 1.0)
 
 
 def kernel_space(kernel: Kernel, n: int, widths: list[int]) -> str:

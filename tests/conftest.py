@@ -1,0 +1,28 @@
+"""Shared test configuration: single-threaded BLAS/torch and the hypothesis profile."""
+
+from __future__ import annotations
+
+import os
+
+# Before numpy / torch load their thread pools (the Makefile exports the same).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import torch  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+torch.set_num_threads(1)
+
+# Property tests draw seeds and build well-conditioned data from them, so every example is
+# meaningful; a modest number of examples keeps the suite fast. deadline=None: the first
+# call of a measure can be slow (imports, LAPACK warm-up) without being a bug.
+settings.register_profile(
+    "replens",
+    max_examples=50,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+# More examples on demand: HYPOTHESIS_PROFILE=thorough pytest tests/test_properties.py
+settings.register_profile("thorough", parent=settings.get_profile("replens"), max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replens"))
