@@ -36,13 +36,9 @@ class Measure:
         return bool(np.isfinite(self.value) and lo_ok and hi_ok)
 
 
-def cka_matrix(layers_a: Layers, layers_b: Layers, **cka_options) -> np.ndarray:
-    """``M[i, j] = rl.cka(A_i, B_j, **cka_options)`` over all pairs of layers."""
-    out = np.empty((len(layers_a), len(layers_b)), dtype=np.float64)
-    for i, (_, a) in enumerate(layers_a):
-        for j, (_, b) in enumerate(layers_b):
-            out[i, j] = rl.cka(a, b, **cka_options)
-    return out
+def cka_matrix(layers_a: Layers, layers_b: Layers) -> np.ndarray:
+    """``M[i, j]`` = linear CKA between layer i of A and layer j of B (via :func:`rl.compare`)."""
+    return rl.compare(list(layers_a), list(layers_b), "linear_cka", progress=False)["linear_cka"]
 
 
 def pair_measures(
