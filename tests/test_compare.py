@@ -208,3 +208,18 @@ def test_plot_labels_axes_and_uses_the_measure_bounds():
     assert fig.axes[-1].get_ylabel() == "linear_cka"  # the colour bar
     _, ax_hsic = m.plot("linear_hsic")  # unbounded above: scale from the data
     assert ax_hsic.images[0].get_clim()[1] == pytest.approx(m["linear_hsic"].max())
+
+
+def test_dft_mode_uses_fourier_cca_and_treats_dense_layers_as_one_by_one_maps():
+    rng = np.random.default_rng(10)
+    conv_a = rng.standard_normal((60, 3, 4, 4))
+    conv_b = np.maximum(conv_a[:, [0, 1, 2, 0]] + 0.3 * rng.standard_normal((60, 4, 4, 4)), 0)
+    dense = rng.standard_normal((60, 5))
+    m = _compare({"conv_a": conv_a}, {"conv_b": conv_b, "fc": dense},
+                 measures=("cca_mean_rho", "cca_r2"), conv="dft")
+    expected = rl.dft_cca(conv_a, conv_b, layout="NCHW")
+    assert m["cca_mean_rho"][0, 0] == pytest.approx(expected.mean_rho, abs=1e-12)
+    assert m["cca_r2"][0, 0] == pytest.approx(expected.r2, abs=1e-12)
+    # A dense layer is a 1 x 1 map: only the zero frequency survives, i.e. average pooling.
+    pooled = rl.cca(conv_a.mean(axis=(2, 3)), dense)
+    assert m["cca_mean_rho"][0, 1] == pytest.approx(pooled.mean_rho, abs=1e-10)

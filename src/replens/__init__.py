@@ -15,6 +15,7 @@ from .errors import (
     UnknownOptionError,
 )
 from .compare import compare
+from .dft import DFTCCAResult, dft_cca
 from .measures import CCAResult, SVCCAResult, cca, cka, hsic, linear_regression_r2, pwcca, svcca
 from .measures.catalog import MeasureInfo, measures
 from .similarity_matrix import SimilarityMatrix
@@ -29,6 +30,8 @@ __all__ = [
     "hsic",
     "linear_regression_r2",
     "compare",
+    "dft_cca",
+    "DFTCCAResult",
     "measures",
     "MeasureInfo",
     "SimilarityMatrix",

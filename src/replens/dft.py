@@ -14,6 +14,7 @@ algebra; there is no Python loop over frequencies.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ DFT_LAYOUTS = ("NHWC", "NCHW")
 # Singular values of a product of matrices with orthonormal columns are at most 1; rounding
 # can give 1 + a few eps, which is reported as 1. A larger excess would be a bug.
 _UNIT_ROUNDING = 1e-8
+# Inputs whose largest magnitude lies outside this range are rescaled (exactly) first.
+_SAFE_PEAK = (2.0**-30, 2.0**30)
 
 
 @dataclass(frozen=True)
@@ -183,11 +186,14 @@ def dft_cca(x: Array, y: Array, *, layout: str = "NHWC", dtype: Any = None) -> D
     data_x = _spectra(xp, x, rows_x, cols_x)
     data_y = _spectra(xp, y, rows_y, cols_y)
     eps = machine_epsilon(xp, compute)
-    zx, tx, rank_x = _bases(xp, data_x, eps, "X")
-    zy, ty, rank_y = _bases(xp, data_y, eps, "Y")
+    bx = _bases(xp, data_x, eps, "X")
+    by = _bases(xp, data_y, eps, "Y")
     del data_x, data_y
 
-    cross = _hermitian_t(xp, tx) @ (_hermitian_t(xp, zx) @ zy) @ ty
+    # q_x^H q_y = t_x^H (z_x^H z_y) t_y: the n-sized product once, at every frequency.
+    cross = _hermitian_t(xp, bx.t) @ (xp.matrix_transpose(bx.z_conj) @ by.z) @ by.t
+    rank_x, rank_y = bx.rank, by.rank
+    del bx, by
     rho = to_numpy(xp.linalg.svdvals(cross))
     k = min(x.shape[3], y.shape[3])
     if rho.shape[1] < k:  # more channels than examples: pad to the fixed k
@@ -197,7 +203,8 @@ def dft_cca(x: Array, y: Array, *, layout: str = "NHWC", dtype: Any = None) -> D
     rho[np.arange(k)[None, :] >= np.minimum(rank_x, rank_y)[:, None]] = 0.0
     excess = float(rho.max() - 1.0) if rho.size else 0.0
     if excess > max(_UNIT_ROUNDING, 1e3 * eps):
-        raise ArithmeticError(f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
+        raise ArithmeticError(
+            f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
     rho = np.minimum(rho, 1.0)
 
     _warn_if_uninformative(n, rank_x, rank_y)
@@ -211,7 +218,9 @@ def dft_cca(x: Array, y: Array, *, layout: str = "NHWC", dtype: Any = None) -> D
 # ------------------------------------------------------------------------------- validation
 
 
-def _check_conv_pair(x: Array, y: Array, *, layout: str, dtype: Any) -> tuple[Any, Array, Array, Any]:
+def _check_conv_pair(
+    x: Array, y: Array, *, layout: str, dtype: Any
+) -> tuple[Any, Array, Array, Any]:
     """Validate two conv layers; return ``(xp, x, y, compute_dtype)`` with x, y in NHWC."""
     xp, (x, y) = namespace_of(x, y)
     order = "(n, h, w, c)" if layout == "NHWC" else "(n, c, h, w)"
@@ -289,7 +298,8 @@ def _frequency_plan(size_x: tuple[int, int], size_y: tuple[int, int]):
 
     direct, direct_ok = read(a, b)
     mirror, mirror_ok = read(-a, -b)
-    assert bool(np.all(direct_ok | mirror_ok))  # every kept frequency is stored one way
+    # Always true for the kept band |k| <= s/2 <= W/2 (see above); a guard, not a check.
+    assert bool(np.all(direct_ok | mirror_ok))
     take_mirror = mirror_ok & (~direct_ok | _lex_less(mirror, direct))
     chosen = np.where(take_mirror[:, None], mirror, direct)
     reads, inverse = np.unique(chosen, axis=0, return_inverse=True)
@@ -305,7 +315,12 @@ def _lex_less(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _spectra(xp: Any, x: Array, rows: np.ndarray, cols: np.ndarray) -> Array:
-    """Centred complex data at the chosen frequencies, stacked as (F, n, c)."""
+    """Centred complex data at the chosen frequencies, stacked as a contiguous (F, n, c)."""
+    # CCA ignores scale; a power of two rescales exactly, so that the Gram matrices
+    # (squares of sums over n and h*w) neither overflow nor underflow.
+    peak = max(float(xp.max(x)), -float(xp.min(x)))
+    if peak > 0 and not (_SAFE_PEAK[0] <= peak <= _SAFE_PEAK[1]):
+        x = x * 2.0 ** -math.floor(math.log2(peak))
     if is_numpy_array(x):
         import scipy.fft
 
@@ -315,19 +330,16 @@ def _spectra(xp: Any, x: Array, rows: np.ndarray, cols: np.ndarray) -> Array:
     if is_torch_array(half):
         import torch
 
-        rows_i = torch.as_tensor(rows, device=half.device)
-        cols_i = torch.as_tensor(cols, device=half.device)
-    else:
-        rows_i, cols_i = rows, cols
-    data = xp.permute_dims(half[:, rows_i, cols_i, :], (1, 0, 2))  # (F, n, c)
+        rows, cols = (torch.as_tensor(i, device=half.device) for i in (rows, cols))
+    data = xp.permute_dims(half, (1, 2, 0, 3))[rows, cols]  # gathered into a new (F, n, c)
     del half
-    centred = data - xp.mean(data, axis=1, keepdims=True)
     # A column equal in every example becomes exactly zero, not rounding residue that a
     # rank test could mistake for a direction (as replens.measures._subspace.centre).
     constant = xp.all(data == data[:, 0:1, :], axis=1)
+    data -= xp.mean(data, axis=1, keepdims=True)
     if bool(xp.any(constant)):
-        centred = xp.where(constant[:, None, :], xp.zeros_like(centred), centred)
-    return centred
+        data = xp.where(constant[:, None, :], xp.zeros_like(data), data)
+    return data
 
 
 # ------------------------------------------------------------------------------ the bases
@@ -345,22 +357,35 @@ def _whiten(xp: Any, gram: Array) -> tuple[Array, Array]:
     return vectors / xp.astype(xp.sqrt(safe), vectors.dtype)[..., None, :], values
 
 
-def _bases(xp: Any, data: Array, eps: float, name: str) -> tuple[Array, Array, Array]:
-    """Per-frequency orthonormal bases ``q = Z T`` of the centred (F, n, p) data.
+@dataclass(frozen=True)
+class _Bases:
+    """Per-frequency orthonormal bases ``q[f] = z[f] @ t[f]`` of one layer.
 
-    Returns ``(Z, T, rank)``: Z (F, n, m) and T (F, m, m') batched so that ``Z[f] @ T[f]``
-    has orthonormal columns spanning frequency f's column space, plus zero columns for
-    dropped directions; rank (F,) counts the non-zero columns.
+    ``z`` (F, n, m) and ``t`` (F, m, m) are batched; ``q[f]`` has orthonormal columns
+    spanning frequency f's centred column space plus zero columns for dropped directions,
+    ``rank`` (F,) counts the others. ``z_conj`` is ``conj(z)``, kept for the cross product.
+    """
 
-    Per frequency, as :func:`replens.measures._subspace.orthonormal_basis` per matrix:
-    one Gram pass (``Z`` = the data) when ``eps * cond^2 <= 1e-13``; two passes (``Z`` =
-    the once-whitened data) when it is at most 1e-4; else the thin SVD of the data, whose
-    singular values at most ``max(n, p) * eps * s_max`` are dropped (``s_max``: the
-    layer's largest singular value over all frequencies).
+    z: Array
+    z_conj: Array
+    t: Array
+    rank: Array
+
+
+def _bases(xp: Any, data: Array, eps: float, name: str) -> _Bases:
+    """Per-frequency bases of the centred (F, n, p) data, as ``orthonormal_basis`` per matrix.
+
+    Per frequency (as :func:`replens.measures._subspace.orthonormal_basis`): one Gram pass
+    (``z`` = the data) when ``eps * cond^2 <= 1e-13``; two passes (``z`` = the once-whitened
+    data) when it is at most 1e-4; else the thin SVD of the data, whose singular values at
+    most ``max(n, p) * eps * s_max`` are dropped (``s_max``: the layer's largest singular
+    value over all frequencies). A Gram-path frequency must also have all its singular
+    values above that tolerance.
     """
     f_count, n, p = data.shape
+    data_conj = xp.conj(data)
     if p <= n:
-        whiten, values = _whiten(xp, _hermitian_t(xp, data) @ data)
+        whiten, values = _whiten(xp, xp.matrix_transpose(data_conj) @ data)
         largest, smallest = values[:, -1], values[:, 0]
         s_max = float(xp.sqrt(xp.max(largest))) if f_count else 0.0
     else:
@@ -372,31 +397,35 @@ def _bases(xp: Any, data: Array, eps: float, name: str) -> tuple[Array, Array, A
             f"the layer's activations for different inputs.")
     tolerance = max(n, p) * eps * s_max
     if p > n:
-        return _svd_bases(xp, data, tolerance)
+        u, t, rank = _svd_bases(xp, data, tolerance)
+        return _Bases(u, xp.conj(u), t, rank)
 
     usable = (smallest > tolerance**2) & (eps * largest <= _TWO_PASS_MAX_EPS_COND2 * smallest)
     one_pass = usable & (eps * largest <= _ONE_PASS_MAX_EPS_COND2 * smallest)
     two_pass = usable & ~one_pass
     rank = xp.where(usable, xp.full_like(largest, p, dtype=xp.int64),
                     xp.zeros_like(largest, dtype=xp.int64))
-    z, t = data, whiten
+    z, z_conj, t = data, data_conj, whiten
     if bool(xp.any(two_pass)):
         first = data[two_pass] @ whiten[two_pass]
-        second, _ = _whiten(xp, _hermitian_t(xp, first) @ first)
-        z, t = _replace(xp, z, two_pass, first), _replace(xp, t, two_pass, second)
+        first_conj = xp.conj(first)
+        second, _ = _whiten(xp, xp.matrix_transpose(first_conj) @ first)
+        z, z_conj, t = (_replace(xp, full, two_pass, part) for full, part in
+                        ((z, first), (z_conj, first_conj), (t, second)))
     if not bool(xp.all(usable)):
         rest = ~usable
-        z_svd, t_svd, rank_svd = _svd_bases(xp, data[rest], tolerance)
-        z, t = _replace(xp, z, rest, z_svd), _replace(xp, t, rest, t_svd)
-        rank = _replace(xp, rank, rest, rank_svd)
-    return z, t, rank
+        u, t_svd, rank_svd = _svd_bases(xp, data[rest], tolerance)
+        z, z_conj, t, rank = (_replace(xp, full, rest, part) for full, part in
+                              ((z, u), (z_conj, xp.conj(u)), (t, t_svd), (rank, rank_svd)))
+    return _Bases(z, z_conj, t, rank)
 
 
 def _svd_bases(xp: Any, data: Array, tolerance: float) -> tuple[Array, Array, Array]:
     """Batched thin-SVD bases: ``Z = U``, ``T`` = identity with the dropped columns zeroed."""
     u, s, _ = xp.linalg.svd(data, full_matrices=False)
     keep = s > tolerance
-    t = xp.astype(keep, u.dtype)[:, None, :] * xp.eye(s.shape[1], dtype=u.dtype, device=device(u))
+    identity = xp.eye(s.shape[1], dtype=u.dtype, device=device(u))
+    t = xp.astype(keep, u.dtype)[:, None, :] * identity
     return u, t, xp.sum(xp.astype(keep, xp.int64), axis=1)
 
 
