@@ -206,6 +206,7 @@ def test_plot_labels_axes_and_uses_the_measure_bounds():
     assert [t.get_text() for t in ax.get_yticklabels()] == list(m.layers_a)
     assert [t.get_text() for t in ax.get_xticklabels()] == list(m.layers_b)
     assert fig.axes[-1].get_ylabel() == "linear_cka"  # the colour bar
+    assert sorted(t.get_text() for t in ax.texts) == sorted(f"{v:.2f}" for v in m["linear_cka"].ravel())
     _, ax_hsic = m.plot("linear_hsic")  # unbounded above: scale from the data
     assert ax_hsic.images[0].get_clim()[1] == pytest.approx(m["linear_hsic"].max())
 

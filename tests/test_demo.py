@@ -213,3 +213,14 @@ def test_importing_replens_does_not_import_demo_or_torch():
     code = "import sys, replens; print(any(m.startswith(('replens.demo', 'torch', 'sklearn')) for m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_main_saves_the_heatmap_when_asked(tmp_path):
+    import contextlib
+    import io
+
+    path = tmp_path / "cka.png"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["--epochs", "2", "--plot", str(path), "-q"])
+    assert code == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

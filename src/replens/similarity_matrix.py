@@ -110,12 +110,14 @@ class SimilarityMatrix:
                        measures=tuple(str(v) for v in data["measures"]),
                        attrs=meta.get("attrs", {}))
 
-    def plot(self, measure: str | None = None, ax: Any = None) -> tuple[Any, Any]:
+    def plot(self, measure: str | None = None, ax: Any = None, *, annotate: bool | None = None
+             ) -> tuple[Any, Any]:
         """Heatmap of one measure: layers of A on the vertical axis, of B on the horizontal.
 
         The origin is at the lower left (first layers meet there, as in the CKA paper's
         figures); the colour scale spans the measure's bounds where it has them, and the
-        colour bar is labelled with the measure's name. Returns ``(fig, ax)``.
+        colour bar is labelled with the measure's name. `annotate` writes each value in
+        its cell (default: when both sides have at most 12 layers). Returns ``(fig, ax)``.
         """
         import matplotlib.pyplot as plt
 
@@ -130,6 +132,11 @@ class SimilarityMatrix:
         image = ax.imshow(matrix, origin="lower", cmap="magma", aspect="auto",
                           vmin=np.nanmin(matrix) if low is None else low,
                           vmax=np.nanmax(matrix) if high is None else high)
+        if annotate if annotate is not None else max(matrix.shape) <= 12:
+            middle = 0.5 * sum(image.get_clim())
+            for (i, j), value in np.ndenumerate(matrix):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                        color="black" if value > middle else "white")
         ax.set_xticks(range(len(self.layers_b)), self.layers_b, rotation=60, ha="right")
         ax.set_yticks(range(len(self.layers_a)), self.layers_a)
         ax.set_xlabel(self.attrs.get("name_b", "layers of B"))

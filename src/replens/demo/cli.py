@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fraction of variance SVCCA keeps (default: %(default)s)")
     parser.add_argument("--threads", type=_positive_int, default=1,
                         help="torch CPU threads; 1 makes runs reproducible (default: %(default)s)")
+    parser.add_argument("--plot", metavar="PNG", default=None,
+                        help="also save the linear CKA heatmap to this PNG file (needs matplotlib)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
 
@@ -165,11 +167,27 @@ def run(args: argparse.Namespace, out=None, err=None) -> int:
     print(format_measures(measures), file=out)
     out.flush()
 
+    if args.plot:
+        _save_heatmap(acts, args.plot)
+        log(f"saved the heatmap to {args.plot}")
+
     bad = [m for m in measures if not m.in_bounds()]
     for m in bad:
         log(f"warning: {m.key} = {m.value!r} lies outside [{m.low}, {m.high}]")
     log(f"total {time.perf_counter() - t0:.2f} s")
     return 0
+
+
+def _save_heatmap(acts: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import replens as rl
+
+    matrix = rl.compare([(f"A.{name}", a) for name, a in acts["A"]],
+                        [(f"B.{name}", b) for name, b in acts["B"]], "linear_cka", progress=False)
+    fig, _ = matrix.plot("linear_cka")
+    fig.savefig(path, dpi=120)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
