@@ -25,7 +25,7 @@ from array_api_compat import device, is_numpy_array, is_torch_array
 from ._backend import Array, machine_epsilon, namespace_of, resolve_dtype, to_numpy
 from ._validate import check_option, check_values
 from .errors import DegenerateInputError, ShapeError, TooFewExamplesError, UninformativeWarning
-from .measures._subspace import _ONE_PASS_MAX_EPS_COND2, _TWO_PASS_MAX_EPS_COND2
+from .measures._subspace import TWO_PASS_LIMIT, one_pass_limit
 
 __all__ = ["dft_cca", "DFTCCAResult", "DFT_LAYOUTS"]
 
@@ -376,7 +376,7 @@ def _bases(xp: Any, data: Array, eps: float, name: str) -> _Bases:
     """Per-frequency bases of the centred (F, n, p) data, as ``orthonormal_basis`` per matrix.
 
     Per frequency (as :func:`replens.measures._subspace.orthonormal_basis`): one Gram pass
-    (``z`` = the data) when ``eps * cond^2 <= 1e-13``; two passes (``z`` = the once-whitened
+    (``z`` = the data) when ``eps * cond^2 <= one_pass_limit(eps)``; two passes (``z`` = the once-whitened
     data) when it is at most 1e-4; else the thin SVD of the data, whose singular values at
     most ``max(n, p) * eps * s_max`` are dropped (``s_max``: the layer's largest singular
     value over all frequencies). A Gram-path frequency must also have all its singular
@@ -400,8 +400,8 @@ def _bases(xp: Any, data: Array, eps: float, name: str) -> _Bases:
         u, t, rank = _svd_bases(xp, data, tolerance)
         return _Bases(u, xp.conj(u), t, rank)
 
-    usable = (smallest > tolerance**2) & (eps * largest <= _TWO_PASS_MAX_EPS_COND2 * smallest)
-    one_pass = usable & (eps * largest <= _ONE_PASS_MAX_EPS_COND2 * smallest)
+    usable = (smallest > tolerance**2) & (eps * largest <= TWO_PASS_LIMIT * smallest)
+    one_pass = usable & (eps * largest <= one_pass_limit(eps) * smallest)
     two_pass = usable & ~one_pass
     rank = xp.where(usable, xp.full_like(largest, p, dtype=xp.int64),
                     xp.zeros_like(largest, dtype=xp.int64))

@@ -18,8 +18,16 @@ from ..errors import DegenerateInputError
 # orthonormal only up to about eps * cond(Xc)^2; a second pass on the result removes that
 # (the Cholesky-QR2 argument) as long as eps * cond^2 stays well below one. Past that bound
 # the SVD of Xc itself is taken, which also resolves rank deficiency.
-_ONE_PASS_MAX_EPS_COND2 = 1e-13
-_TWO_PASS_MAX_EPS_COND2 = 1e-4
+TWO_PASS_LIMIT = 1e-4
+
+
+def one_pass_limit(eps: float) -> float:
+    """Largest ``eps * cond^2`` for which one Gram pass is accurate enough.
+
+    1e-11 in float64 keeps canonical correlations well within 1e-10 of exact (measured
+    errors are far below the bound); in float32, which a caller picks for speed, 100 eps.
+    """
+    return max(1e-11, 100.0 * eps)
 
 
 @dataclass(frozen=True)
@@ -103,20 +111,26 @@ def centre(xp: Any, x: Array) -> Array:
     Exact zeros matter: a constant column with a large offset would otherwise leave
     rounding residue of size eps * offset that a rank test could mistake for a direction.
     """
+    return _centre(xp, x)[0]
+
+
+def _centre(xp: Any, x: Array) -> tuple[Array, Array]:
     centred = x - xp.mean(x, axis=0, keepdims=True)
     constant = xp.all(x == x[0:1, :], axis=0)
     if bool(xp.any(constant)):
         centred = xp.where(constant[None, :], xp.zeros_like(centred), centred)
-    return centred
+    return centred, constant
 
 
-def check_not_constant(xp: Any, name: str, centred: Array) -> None:
-    """Raise DegenerateInputError when every column of `centred` is zero."""
-    if not bool(xp.any(centred != 0)):
+def centre_informative(xp: Any, x: Array, name: str) -> Array:
+    """:func:`centre`, raising DegenerateInputError when every column of `x` is constant."""
+    centred, constant = _centre(xp, x)
+    if bool(xp.all(constant)):
         raise DegenerateInputError(
             f"every column of {name} is constant over the examples, so it carries no "
             f"information to compare. Check that {name} holds the layer's activations for "
             f"different inputs (shape (examples, features)).")
+    return centred
 
 
 def orthonormal_basis(xp: Any, centred: Array) -> Basis:
@@ -128,8 +142,9 @@ def orthonormal_basis(xp: Any, centred: Array) -> Basis:
 
     * tall and well conditioned (``eps * cond(Xc)^2 <= 1e-4``, so full rank): the
       eigendecomposition ``Xc^T Xc = V diag(s^2) V^T`` and ``q = Xc V diag(1/s)``, repeated
-      once on ``q`` when ``eps * cond^2 > 1e-13`` so that ``q^T q = I`` to working precision
-      (as in Cholesky-QR2). Cost ``2 n p^2`` to ``4 n p^2`` flops, all matrix products.
+      once on ``q`` when ``eps * cond^2 > 1e-11`` (float64; see :func:`one_pass_limit`) so
+      that ``q^T q = I`` to working precision (as in Cholesky-QR2). Cost ``2 n p^2`` to
+      ``4 n p^2`` flops, all matrix products.
     * otherwise (wide, ill-conditioned or rank-deficient): the thin SVD of ``Xc``, about
       ``4 n p min(n, p)`` flops of slower LAPACK work.
 
@@ -170,10 +185,10 @@ def _whitening(xp: Any, gram: Array) -> tuple[Array, float] | None:
 def _gram_basis(xp: Any, centred: Array, eps: float) -> Basis | None:
     gram = centred.T @ centred
     first = _whitening(xp, gram)
-    if first is None or eps * first[1] > _TWO_PASS_MAX_EPS_COND2:
+    if first is None or eps * first[1] > TWO_PASS_LIMIT:
         return None
     transform, cond2 = first
-    if eps * cond2 <= _ONE_PASS_MAX_EPS_COND2:
+    if eps * cond2 <= one_pass_limit(eps):
         return Basis(centred, transform.T @ gram, transform=transform)
     q = centred @ transform
     second = _whitening(xp, q.T @ q)

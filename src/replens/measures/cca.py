@@ -20,8 +20,7 @@ from .._validate import check_fraction, check_option, check_pair, check_positive
 from ..errors import UninformativeWarning
 from ._subspace import (
     Basis,
-    centre,
-    check_not_constant,
+    centre_informative,
     cross_product,
     orthonormal_basis,
     principal_directions,
@@ -88,8 +87,7 @@ class SVCCAResult(CanonicalCorrelations):
 
 def prepare_cca(xp: Any, x: Array, name: str = "X") -> Basis:
     """Per-layer work of the CCA family: centre, check, and take an orthonormal basis."""
-    centred = centre(xp, x)
-    check_not_constant(xp, name, centred)
+    centred = centre_informative(xp, x, name)
     return orthonormal_basis(xp, centred)
 
 

@@ -23,7 +23,7 @@ from array_api_compat import device
 from .._backend import Array, namespace_of, to_float
 from .._validate import check_option, check_pair, check_positive_number
 from ..errors import DegenerateInputError, ShapeError, UnknownOptionError
-from ._subspace import centre, check_not_constant
+from ._subspace import centre, centre_informative
 
 KERNELS = ("linear", "rbf")
 Kernel = Union[str, Callable[[Array], Array]]
@@ -172,8 +172,7 @@ def prepare_kernel(
     Options are assumed checked and `x` validated and cast.
     """
     n = x.shape[0]
-    centred = centre(xp, x)
-    check_not_constant(xp, name, centred)
+    centred = centre_informative(xp, x, name)
     if kernel == "linear":
         row_norms = xp.sum(centred * centred, axis=1) if debiased else None
         if space == "features":

@@ -8,7 +8,7 @@ from typing import Any
 from .._backend import Array, to_float
 from .._validate import check_pair
 from ..errors import UninformativeWarning
-from ._subspace import centre, check_not_constant, project
+from ._subspace import centre_informative, project
 from .cca import prepare_cca
 
 
@@ -35,8 +35,7 @@ def linear_regression_r2(x: Array, y: Array, *, dtype: Any = None) -> float:
         n - 1 every X is fitted exactly (value 1) and an UninformativeWarning says so.
     """
     xp, x, y = check_pair(x, y, dtype=dtype)
-    xc = centre(xp, x)
-    check_not_constant(xp, "X", xc)
+    xc = centre_informative(xp, x, "X")
     basis_y = prepare_cca(xp, y, "Y")
     n = x.shape[0]
     if basis_y.rank >= n - 1:
