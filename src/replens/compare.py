@@ -30,7 +30,7 @@ from .similarity_matrix import SimilarityMatrix
 
 Representations = Union[Mapping[str, Array], Sequence[tuple[str, Array]]]
 
-DEFAULT_MEMORY_BUDGET = 2 * 1024**3
+DEFAULT_MEMORY_BUDGET = 4 * 1024**3
 DFT_MEASURES = ("cca_mean_rho", "cca_r2")
 
 
@@ -144,12 +144,20 @@ class _PreparedLayers:
                              keep=None, name=name)
 
 
-def _linear_space(n: int, widths_a: list[int], widths_b: list[int], itemsize: int, budget: int) -> str:
-    """Feature space or Gram space for linear kernels, whichever costs fewer flops and fits."""
-    pairs = len(widths_a) * len(widths_b)
-    feature_cost = n * (sum(p * p for p in widths_a + widths_b) + sum(widths_a) * sum(widths_b))
-    gram_cost = n * n * (sum(widths_a) + sum(widths_b)) + pairs * n * n
-    gram_bytes = (len(widths_a) + len(widths_b)) * n * n * itemsize
+def _linear_space(n: int, widths_a: list[int], widths_b: list[int] | None, itemsize: int,
+                  budget: int) -> str:
+    """Feature space or Gram space for linear kernels, whichever costs fewer flops and fits.
+
+    `widths_b` is None when A is compared with itself: each layer is prepared once and
+    only the pairs i <= j are scored.
+    """
+    if widths_b is None:
+        widths, pair_widths = widths_a, [(p, q) for i, p in enumerate(widths_a) for q in widths_a[i:]]
+    else:
+        widths, pair_widths = widths_a + widths_b, [(p, q) for p in widths_a for q in widths_b]
+    feature_cost = n * (sum(p * p for p in widths) + sum(p * q for p, q in pair_widths))
+    gram_cost = n * n * (sum(widths) + len(pair_widths))
+    gram_bytes = len(widths) * n * n * itemsize
     return "gram" if gram_cost < feature_cost and gram_bytes <= budget else "features"
 
 
@@ -246,7 +254,7 @@ def compare(
         Bandwidth of rbf_cka as a fraction of the median distance.
     svcca_threshold : float, default 0.99
         Fraction of variance kept by svcca_mean_rho and svcca_r2.
-    memory_budget : int, default 2 GiB
+    memory_budget : int, default 4 GiB
         Bytes of per-layer preparations (Gram matrices, bases) held at once.
     dtype : {None, "float64", "float32"}, default None
         Working precision; None means float64.
@@ -292,8 +300,10 @@ def compare(
         _fill_dft(values, names, matrices_a, matrices_b, layout="NHWC", progress=progress)
     else:
         itemsize = 4 if resolve_dtype(xp, dtype) == xp.float32 else 8
-        widths = [[int(m.shape[1]) for m in ms] for ms in (matrices_a, matrices_b)]
-        options = _Options(_linear_space(n, *widths, itemsize, budget), bandwidth, threshold, dtype)
+        widths_a = [int(m.shape[1]) for m in matrices_a]
+        widths_b = None if reps_b is None else [int(m.shape[1]) for m in matrices_b]
+        options = _Options(_linear_space(n, widths_a, widths_b, itemsize, budget), bandwidth,
+                           threshold, dtype)
         _fill(values, names, xp, matrices_a, matrices_b, names_a, names_b,
               symmetric_input=reps_b is None, prepared=_PreparedLayers(xp, budget, options),
               progress=progress)
