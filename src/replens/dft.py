@@ -26,6 +26,7 @@ from ._backend import Array, machine_epsilon, namespace_of, resolve_dtype, to_nu
 from ._validate import check_option, check_values
 from .errors import DegenerateInputError, ShapeError, TooFewExamplesError, UninformativeWarning
 from .measures._subspace import TWO_PASS_LIMIT, one_pass_limit
+from .measures.cca import CanonicalCorrelations
 
 __all__ = ["dft_cca", "DFTCCAResult", "DFT_LAYOUTS"]
 
@@ -39,7 +40,7 @@ _SAFE_PEAK = (2.0**-30, 2.0**30)
 
 
 @dataclass(frozen=True)
-class DFTCCAResult:
+class DFTCCAResult(CanonicalCorrelations):
     """Result of :func:`dft_cca`.
 
     Attributes
@@ -62,7 +63,6 @@ class DFTCCAResult:
         Mean of ``rho**2`` over the same entries.
     """
 
-    rho: np.ndarray
     frequencies: np.ndarray
     rank: np.ndarray
 
@@ -70,16 +70,6 @@ class DFTCCAResult:
     def shape(self) -> tuple[int, int, int]:
         """``(h', w', k)``: kept frequencies along each axis and coefficients per frequency."""
         return tuple(int(s) for s in self.rho.shape)  # type: ignore[return-value]
-
-    @property
-    def mean_rho(self) -> float:
-        """Mean canonical correlation over every frequency and coefficient."""
-        return float(np.mean(self.rho))
-
-    @property
-    def r2(self) -> float:
-        """Mean squared canonical correlation over every frequency and coefficient."""
-        return float(np.mean(self.rho**2))
 
 
 def dft_cca(x: Array, y: Array, *, layout: str = "NHWC", dtype: Any = None) -> DFTCCAResult:
