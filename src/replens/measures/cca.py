@@ -203,7 +203,7 @@ def _kept_directions(
                 f"svcca keep={keep} exceeds the rank {rank} of centred {name}; keeping all "
                 f"{rank} directions.",
                 UninformativeWarning,
-                stacklevel=5,
+                stacklevel=4,
             )
         return min(keep, rank)
     energy = singular_values**2 if rule == "variance" else singular_values
