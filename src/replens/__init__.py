@@ -19,6 +19,7 @@ from .dft import DFTCCAResult, dft_cca
 from .measures import CCAResult, SVCCAResult, cca, cka, hsic, linear_regression_r2, pwcca, svcca
 from .measures.catalog import MeasureInfo, measures
 from .similarity_matrix import SimilarityMatrix
+from . import streaming
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "hsic",
     "linear_regression_r2",
     "compare",
+    "streaming",
     "dft_cca",
     "DFTCCAResult",
     "measures",

@@ -104,7 +104,7 @@ class CanonicalPair:
     right: Array | None
 
 
-def warn_if_uninformative(n: int, rank_x: int, rank_y: int, stacklevel: int = 3) -> None:
+def warn_if_uninformative(n: int, rank_x: int, rank_y: int, stacklevel: int = 2) -> None:
     """Warn when ``r_x + r_y > n - 1``, so that canonical correlations are forced to 1.
 
     The centred column spaces then intersect in at least ``r_x + r_y - (n - 1)``
