@@ -82,8 +82,8 @@ from .errors import (
     UnknownOptionError,
 )
 from .measures._subspace import centre
-from .measures.cca import SVCCA_RULES, CCAResult, SVCCAResult, _kept_directions, warn_if_uninformative
-from .measures.cka import _frobenius_inner, _squared_frobenius, kernel_space
+from .measures.cca import SVCCA_RULES, CCAResult, SVCCAResult, kept_directions, warn_if_uninformative
+from .measures.cka import frobenius_inner, squared_frobenius, kernel_space
 
 __all__ = ["LinearCKA", "CCA", "MinibatchCKA"]
 
@@ -586,7 +586,7 @@ def _svcca_axes(axes: _PrincipalAxes, name: str, *, threshold: float, rule: str,
             stacklevel=3,
         )
         keep = axes.rank
-    return axes.top(_kept_directions(np.sqrt(axes.values), threshold, rule, keep, name))
+    return axes.top(kept_directions(np.sqrt(axes.values), threshold, rule, keep, name))
 
 
 class CCA(_CoMomentEstimator):
@@ -726,12 +726,12 @@ def _unbiased_linear_hsic(xp: Any, x: Array, y: Array) -> tuple[float, float, fl
     a, c = centre(xp, x), centre(xp, y)
     u, v = xp.sum(a * a, axis=1), xp.sum(c * c, axis=1)
     if kernel_space("linear", b, [int(x.shape[1]), int(y.shape[1])]) == "features":
-        dots = (_squared_frobenius(xp, a.T @ c), _squared_frobenius(xp, a.T @ a),
-                _squared_frobenius(xp, c.T @ c))
+        dots = (squared_frobenius(xp, a.T @ c), squared_frobenius(xp, a.T @ a),
+                squared_frobenius(xp, c.T @ c))
     else:
         gram_x, gram_y = a @ a.T, c @ c.T
-        dots = (_frobenius_inner(xp, gram_x, gram_y), _squared_frobenius(xp, gram_x),
-                _squared_frobenius(xp, gram_y))
+        dots = (frobenius_inner(xp, gram_x, gram_y), squared_frobenius(xp, gram_x),
+                squared_frobenius(xp, gram_y))
     trace_x, trace_y = float(xp.sum(u)), float(xp.sum(v))
     pairs = ((u, v, trace_x, trace_y), (u, u, trace_x, trace_x), (v, v, trace_y, trace_y))
     return tuple(

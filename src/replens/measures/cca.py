@@ -193,7 +193,7 @@ def cca(x: Array, y: Array, *, dtype: Any = None) -> CCAResult:
     return CCAResult(rho=correlate(xp, basis_x, basis_y).rho, rank=(basis_x.rank, basis_y.rank))
 
 
-def _kept_directions(
+def kept_directions(
     singular_values: np.ndarray, threshold: float, rule: str, keep: int | None, name: str
 ) -> int:
     rank = singular_values.shape[0]
@@ -270,7 +270,7 @@ def prepare_svcca(
 ) -> Basis:
     """Per-layer work of SVCCA: the basis of the kept top singular directions."""
     principal = principal_directions(xp, prepare_cca(xp, x, name))
-    return principal.top(_kept_directions(to_numpy(principal.s), threshold, rule, keep, name))
+    return principal.top(kept_directions(to_numpy(principal.s), threshold, rule, keep, name))
 
 
 def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:

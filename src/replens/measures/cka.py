@@ -151,13 +151,13 @@ def _debias(dot: float, norms_a: Array, norms_b: Array, xp: Any, n: int) -> floa
     return dot - n / (n - 2) * cross + trace_a * trace_b / ((n - 1) * (n - 2))
 
 
-def _frobenius_inner(xp: Any, a: Array, b: Array) -> float:
+def frobenius_inner(xp: Any, a: Array, b: Array) -> float:
     """``<A, B>_F = sum_ij A_ij B_ij`` as one BLAS dot product, with no n x n temporary."""
     return to_float(xp.reshape(a, (-1,)) @ xp.reshape(b, (-1,)))
 
 
-def _squared_frobenius(xp: Any, a: Array) -> float:
-    return _frobenius_inner(xp, a, a)
+def squared_frobenius(xp: Any, a: Array) -> float:
+    return frobenius_inner(xp, a, a)
 
 
 def prepare_kernel(
@@ -182,10 +182,10 @@ def prepare_kernel(
         row_norms = xp.sum(centred * centred, axis=1) if debiased else None
         if space == "features":
             features, gram = centred, None
-            self_dot = _squared_frobenius(xp, centred.T @ centred)
+            self_dot = squared_frobenius(xp, centred.T @ centred)
         else:
             features, gram = None, centred @ centred.T
-            self_dot = _squared_frobenius(xp, gram)
+            self_dot = squared_frobenius(xp, gram)
         self_term = _debias(self_dot, row_norms, row_norms, xp, n) if debiased else self_dot
         return KernelLayer(n, features, gram, row_norms, self_term, debiased)
     if kernel == "rbf":
@@ -193,15 +193,15 @@ def prepare_kernel(
     else:
         gram = _callable_gram(xp, kernel, x, name)
     gram = _centre_gram(xp, gram, unbiased=debiased)
-    return KernelLayer(n, None, gram, None, _squared_frobenius(xp, gram), debiased)
+    return KernelLayer(n, None, gram, None, squared_frobenius(xp, gram), debiased)
 
 
 def score_hsic(xp: Any, a: KernelLayer, b: KernelLayer) -> float:
     """The unnormalised ``HSIC(X, Y)`` of two prepared layers (the "score" half)."""
     if a.features is not None and b.features is not None:
-        dot = _squared_frobenius(xp, a.features.T @ b.features)
+        dot = squared_frobenius(xp, a.features.T @ b.features)
     else:
-        dot = _frobenius_inner(xp, a.gram, b.gram)
+        dot = frobenius_inner(xp, a.gram, b.gram)
     if a.row_norms is not None and b.row_norms is not None:
         return _debias(dot, a.row_norms, b.row_norms, xp, a.n)
     return dot
