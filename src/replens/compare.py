@@ -58,6 +58,18 @@ def _named_layers(reps: Representations, argument: str) -> list[tuple[str, Array
     return items
 
 
+def check_compare_options(measures: str | Iterable[str], conv: str, layout: str, sequence: str
+                          ) -> tuple[str, ...]:
+    """Validate compare()'s measure names and modes before any data is read; return the names."""
+    names = _measure_names(measures)
+    check_modes(conv, layout, sequence)
+    if conv == "dft" and any(name not in DFT_MEASURES for name in names):
+        raise UnknownOptionError(
+            f"conv='dft' computes Fourier CCA, so it supports the measures {DFT_MEASURES}; got "
+            f"{names}. Use another conv mode for the others.")
+    return names
+
+
 def _measure_names(measures: str | Iterable[str]) -> tuple[str, ...]:
     names = (measures,) if isinstance(measures, str) else tuple(measures)
     if not names:
@@ -273,17 +285,12 @@ def compare(
     >>> m["linear_cka"].shape
     (2, 1)
     """
-    names = _measure_names(measures)
-    check_modes(conv, layout, sequence)
+    names = check_compare_options(measures, conv, layout, sequence)
     bandwidth = check_positive_number("rbf_bandwidth", rbf_bandwidth)
     threshold = check_positive_number("svcca_threshold", svcca_threshold)
     if threshold > 1:
         raise UnknownOptionError(f"svcca_threshold must be in (0, 1]; got {svcca_threshold!r}.")
     budget = int(check_positive_number("memory_budget", memory_budget))
-    if conv == "dft" and any(name not in DFT_MEASURES for name in names):
-        raise UnknownOptionError(
-            f"conv='dft' computes Fourier CCA, so it supports the measures {DFT_MEASURES}; got "
-            f"{names}. Use another conv mode for the others.")
 
     layers_a = _named_layers(reps_a, "reps_a")
     layers_b = layers_a if reps_b is None else _named_layers(reps_b, "reps_b")
