@@ -316,7 +316,7 @@ def google_cov_cca(acts1: np.ndarray, acts2: np.ndarray, epsilon: float = GOOGLE
 
     acts are (neurons, datapoints). Returns (rho, u, invsqrt_xx, x_idxs).
     """
-    numx, numy = acts1.shape[0], acts2.shape[0]
+    numx = acts1.shape[0]
     covariance = np.cov(np.concatenate((acts1, acts2), axis=0))
     sigmaxx = covariance[:numx, :numx]
     sigmaxy = covariance[:numx, numx:]

@@ -16,6 +16,8 @@ from .errors import (
 )
 from .compare import compare
 from .dft import DFTCCAResult, dft_cca
+from .extract.cache import ActivationCache
+from .extract.files import load_activations, save_activations
 from .measures import CCAResult, SVCCAResult, cca, cka, hsic, linear_regression_r2, pwcca, svcca
 from .measures.catalog import MeasureInfo, measures
 from .similarity_matrix import SimilarityMatrix
@@ -33,6 +35,9 @@ __all__ = [
     "compare",
     "streaming",
     "dft_cca",
+    "load_activations",
+    "save_activations",
+    "ActivationCache",
     "DFTCCAResult",
     "measures",
     "MeasureInfo",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._io import atomic_path
 from .errors import ReplensError, UnknownOptionError
 from .measures.catalog import MEASURES
 
@@ -86,17 +86,11 @@ class SimilarityMatrix:
             raise UnknownOptionError(f"SimilarityMatrix.save writes .npz files; got {str(path)!r}. "
                                      f"Use a path ending in .npz.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, values=self.values, layers_a=np.asarray(self.layers_a, dtype=str),
-                         layers_b=np.asarray(self.layers_b, dtype=str),
-                         measures=np.asarray(self.measures, dtype=str),
-                         meta=np.asarray(json.dumps({"format": _FORMAT_VERSION, "attrs": self.attrs})))
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+            np.savez(stream, values=self.values, layers_a=np.asarray(self.layers_a, dtype=str),
+                     layers_b=np.asarray(self.layers_b, dtype=str),
+                     measures=np.asarray(self.measures, dtype=str),
+                     meta=np.asarray(json.dumps({"format": _FORMAT_VERSION, "attrs": self.attrs})))
         return path
 
     @classmethod

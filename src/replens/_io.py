@@ -1,0 +1,42 @@
+"""Atomic file writes: a reader sees the old file or the complete new one, never a part."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: Path, *, sync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; move it onto `path` once the block succeeds.
+
+    The temporary file is flushed to disk first (`sync`), so that after a crash `path` holds
+    either its old content or the complete new one. On any error it is removed.
+    """
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        os.chmod(temporary, default_mode(0o666))  # mkstemp's 0600 would hide the file from the group
+        yield temporary
+        if sync:
+            with open(temporary, "rb+") as stream:
+                os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def default_mode(requested: int) -> int:
+    """The permissions open() or mkdir() would give: `requested` less the process umask."""
+    umask = os.umask(0)  # the only portable way to read it; restored at once
+    os.umask(umask)
+    return requested & ~umask
+
+
+# ---------------------------------------------------------------------------------------
+# Validation

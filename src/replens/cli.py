@@ -1,0 +1,199 @@
+"""The ``replens`` command: compare saved activations, extract them from models, list measures.
+
+Results go to files or stdout; progress and logs to stderr. A user error (missing file,
+wrong shape, unknown measure) prints one line and exits with status 2; ``--debug`` shows
+the traceback instead. Heavy imports happen inside the commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import ReplensError
+
+USER_ERRORS = (ReplensError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+class _Group(click.Group):
+    """Turns user errors into one line on stderr and exit status 2 (unless --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"replens: error: {_one_line(exc)}", err=True)
+            ctx.exit(2)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None:
+        text = f"{exc.strerror or text}: {exc.filename}"
+    return " ".join(text.split())
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.version_option(package_name="replens")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Measure how similar two neural-network representations are."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+@main.command("measures")
+def measures_command() -> None:
+    """List every measure with its bounds, symmetry and invariances."""
+    from .measures.catalog import measures
+
+    def bound(value: float | None, unbounded: str) -> str:
+        return unbounded if value is None else f"{value:g}"
+
+    rows = [("measure", "bounds", "symmetric", "invariant to", "definition")]
+    for info in measures():
+        bounds = f"[{bound(info.bounds[0], '-inf')}, {bound(info.bounds[1], 'inf')}]"
+        rows.append((info.name, bounds, "yes" if info.symmetric else "no",
+                     ", ".join(info.invariances), info.reference))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, or of every file in a folder (sorted by relative path)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for item in files:
+        if path.is_dir():
+            digest.update(str(item.relative_to(path)).encode())
+        with open(item, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("replens", "numpy", "scipy", "torch"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+@main.command("compare")
+@click.argument("activations_a", type=click.Path(path_type=Path))
+@click.argument("activations_b", type=click.Path(path_type=Path), required=False)
+@click.option("--measure", "-m", "measure_names", multiple=True, default=("linear_cka",), show_default=True,
+              help="Measure to compute (repeatable); `replens measures` lists them.")
+@click.option("--conv", default="flatten", show_default=True,
+              help="4-D layers: flatten, spatial_as_examples, mean_pool or dft.")
+@click.option("--layout", default="NCHW", show_default=True, help="Axis order of 4-D layers: NCHW or NHWC.")
+@click.option("--sequence", default="flatten", show_default=True,
+              help="3-D layers: flatten, time_as_examples, mean or last.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder for the matrices, CSV, heatmaps, manifest and report.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write report.html.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+def compare_command(activations_a: Path, activations_b: Path | None, measure_names: Sequence[str], conv: str,
+                    layout: str, sequence: str, out_dir: Path, report: bool, progress: bool | None) -> None:
+    """Compare every layer of ACTIVATIONS_A with every layer of ACTIVATIONS_B (or with itself).
+
+    Inputs are activation files (.npz, .safetensors, .h5) or activation-cache folders.
+    """
+    from .compare import check_compare_options, compare
+    from .extract.files import load_activations
+
+    check_compare_options(measure_names, conv, layout, sequence)
+    started = time.perf_counter()
+    inputs = [activations_a] + ([activations_b] if activations_b is not None else [])
+    for path in inputs:
+        if not path.exists():
+            raise FileNotFoundError(2, "no such activation file or folder", str(path))
+    layers = [load_activations(path) for path in inputs]
+    _log(f"loaded {', '.join(f'{p} ({len(l)} layers)' for p, l in zip(inputs, layers))}")
+    matrix = compare(layers[0], layers[1] if activations_b is not None else None, measure_names,
+                     conv=conv, layout=layout, sequence=sequence, progress=progress)
+    matrix = dataclasses.replace(matrix, attrs={**matrix.attrs, "name_a": activations_a.name,
+                                                "name_b": (activations_b or activations_a).name})
+    manifest = {
+        "inputs": {str(p): {"sha256": file_sha256(p)} for p in inputs},
+        "options": {"measures": list(measure_names), "conv": conv, "layout": layout, "sequence": sequence},
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    written = write_outputs(matrix, out_dir, manifest, report=report)
+    for path in written:
+        click.echo(str(path))
+    _log(f"done in {time.perf_counter() - started:.1f} s")
+
+
+def write_outputs(matrix: Any, out_dir: Path, manifest: dict[str, Any], *, report: bool,
+                  title: str = "replens comparison", summary: Sequence[str] = (),
+                  extra_tables: Sequence[tuple[str, Any]] = ()) -> list[Path]:
+    """Write a comparison's files into `out_dir`; return their paths.
+
+    ``similarities.npz`` (the SimilarityMatrix), ``similarities.csv`` (tidy: measure,
+    layer_a, layer_b, value), one ``heatmap_<measure>.png`` per measure, ``manifest.json``
+    and, if asked, a self-contained ``report.html``. Every file is written atomically.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ._io import atomic_path
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [matrix.save(out_dir / "similarities.npz")]
+    csv_path = out_dir / "similarities.csv"
+    with atomic_path(csv_path) as temporary:
+        matrix.to_dataframe().to_csv(temporary, index=False)
+    written.append(csv_path)
+    for measure in matrix.measures:
+        png = out_dir / f"heatmap_{measure}.png"
+        fig, _ = matrix.plot(measure)
+        with atomic_path(png) as temporary:
+            fig.savefig(temporary, dpi=120, format="png")
+        plt.close(fig)
+        written.append(png)
+    manifest_path = out_dir / "manifest.json"
+    with atomic_path(manifest_path) as temporary:
+        temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    written.append(manifest_path)
+    if report:
+        from .report import write_report
+
+        written.append(write_report(
+            out_dir / "report.html", title=title,
+            summary_lines=list(summary) or [
+                f"{len(matrix.layers_a)} x {len(matrix.layers_b)} layers, measures: {', '.join(matrix.measures)}",
+                f"{matrix.attrs.get('n_examples', '?')} examples; conv={matrix.attrs.get('conv')}, "
+                f"layout={matrix.attrs.get('layout')}, sequence={matrix.attrs.get('sequence')}"],
+            matrices=[(f"{m} ({matrix.attrs.get('name_a', 'A')} vs {matrix.attrs.get('name_b', 'B')})", matrix, m)
+                      for m in matrix.measures],
+            tables=list(extra_tables), manifest=manifest))
+    return written
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
