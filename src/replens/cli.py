@@ -20,7 +20,8 @@ import click
 
 from .errors import ReplensError
 
-USER_ERRORS = (ReplensError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+USER_ERRORS = (ReplensError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+               ImportError)
 
 
 class _Group(click.Group):
