@@ -224,3 +224,13 @@ def test_dft_mode_uses_fourier_cca_and_treats_dense_layers_as_one_by_one_maps():
     # A dense layer is a 1 x 1 map: only the zero frequency survives, i.e. average pooling.
     pooled = rl.cca(conv_a.mean(axis=(2, 3)), dense)
     assert m["cca_mean_rho"][0, 1] == pytest.approx(pooled.mean_rho, abs=1e-10)
+
+
+def test_plot_shows_layer_names_with_dollar_signs_literally():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    x = np.random.default_rng(0).standard_normal((30, 4))
+    m = _compare({r"a$\frac$": x, "cost $5 and $6": x ** 2}, measures="linear_cka")
+    fig, ax = m.plot("linear_cka")
+    fig.canvas.draw()  # a math parse error would raise here
+    assert [t.get_text() for t in ax.get_yticklabels()] == [r"a$\frac$", "cost $5 and $6"]

@@ -131,8 +131,9 @@ class SimilarityMatrix:
             for (i, j), value in np.ndenumerate(matrix):
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if value > middle else "white")
-        ax.set_xticks(range(len(self.layers_b)), self.layers_b, rotation=60, ha="right")
-        ax.set_yticks(range(len(self.layers_a)), self.layers_a)
+        # Layer names are text, never matplotlib math: "$" must not be parsed.
+        ax.set_xticks(range(len(self.layers_b)), self.layers_b, rotation=60, ha="right", parse_math=False)
+        ax.set_yticks(range(len(self.layers_a)), self.layers_a, parse_math=False)
         ax.set_xlabel(self.attrs.get("name_b", "layers of B"))
         ax.set_ylabel(self.attrs.get("name_a", "layers of A"))
         colorbar = fig.colorbar(image, ax=ax)
