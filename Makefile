@@ -25,7 +25,7 @@ $(BENCH_STAMP): $(DEV_STAMP)
 	touch $@
 
 demo: $(DEV_STAMP)
-	$(BIN)/python -m replens.demo
+	$(BIN)/replens demo --out demo-out
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest

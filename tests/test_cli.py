@@ -36,7 +36,7 @@ def two_networks(tmp_path):
 def test_help_lists_the_commands(runner):
     result = runner.invoke(main, ["--help"])
     assert result.exit_code == 0
-    for command in ("compare", "measures"):
+    for command in ("compare", "measures", "demo"):
         assert command in result.output
 
 
@@ -108,3 +108,19 @@ def test_debug_shows_the_traceback(runner, tmp_path):
     result = runner.invoke(main, ["--debug", "compare", str(tmp_path / "missing.npz"), "--out", str(tmp_path)])
     assert result.exit_code != 0
     assert isinstance(result.exception, FileNotFoundError)
+
+
+def test_demo_quick_writes_the_sanity_check_and_report(runner, tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    out = tmp_path / "demo"
+    result = runner.invoke(main, ["demo", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "sanity_check.csv")
+    assert {"measure", "accuracy", "paper_accuracy", "architecture"} <= set(table.columns)
+    assert set(table.architecture) == {"mlp", "cnn"}
+    assert set(table.measure) == {m.name for m in rl.measures()}
+    assert table.accuracy.between(0, 1).all()
+    assert "linear_cka" in result.output and "paper" in result.output.lower()
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 6 and "<script" not in html
