@@ -11,8 +11,8 @@ import torch
 
 import replens as rl
 from replens.errors import DtypeError, ReplensError, ShapeError, UnknownOptionError
-from replens.extract import cache as cache_module
-from replens.extract.cache import MANIFEST, ActivationCache, hash_inputs
+from replens.activations import cache as cache_module
+from replens.activations.cache import MANIFEST, ActivationCache, hash_inputs
 
 N = 10
 

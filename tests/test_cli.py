@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import replens as rl
 from replens.cli import main
-from replens.extract.files import save_activations
+from replens.activations.files import save_activations
 
 
 @pytest.fixture()

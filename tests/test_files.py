@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from replens.errors import DtypeError, ReplensError, ShapeError, UnknownOptionError
-from replens.extract.cache import ActivationCache
-from replens.extract.files import load_activations, save_activations
+from replens.activations.cache import ActivationCache
+from replens.activations.files import load_activations, save_activations
 
 h5py = pytest.importorskip("h5py")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")

@@ -16,8 +16,7 @@ from .errors import (
 )
 from .compare import compare
 from .dft import DFTCCAResult, dft_cca
-from .extract.cache import ActivationCache
-from .extract.files import load_activations, save_activations
+from .activations import ActivationCache, extract, extract_hf, load_activations, save_activations
 from .measures import CCAResult, SVCCAResult, cca, cka, hsic, linear_regression_r2, pwcca, svcca
 from .measures.catalog import MeasureInfo, measures
 from .similarity_matrix import SimilarityMatrix
@@ -35,6 +34,8 @@ __all__ = [
     "compare",
     "streaming",
     "dft_cca",
+    "extract",
+    "extract_hf",
     "load_activations",
     "save_activations",
     "ActivationCache",

@@ -122,7 +122,7 @@ def compare_command(activations_a: Path, activations_b: Path | None, measure_nam
     Inputs are activation files (.npz, .safetensors, .h5) or activation-cache folders.
     """
     from .compare import check_compare_options, compare
-    from .extract.files import load_activations
+    from .activations.files import load_activations
 
     check_compare_options(measure_names, conv, layout, sequence)
     started = time.perf_counter()

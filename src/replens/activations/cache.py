@@ -66,7 +66,7 @@ class ActivationCache:
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from replens.extract.cache import ActivationCache
+    >>> from replens.activations.cache import ActivationCache
     >>> path = os.path.join(tempfile.mkdtemp(), "acts")
     >>> cache = ActivationCache.create(path, {"fc1": ((8,), "float32")}, n_examples=6)
     >>> for start in range(cache.resume_from, 6, 4):

@@ -16,7 +16,7 @@ Formats are chosen by the path's suffix:
     a dict of tensors saved by ``torch.save``, read with ``torch.load(weights_only=True)``,
     which refuses any pickled object other than tensors and plain containers.
 a folder
-    an :class:`~replens.extract.cache.ActivationCache`; its layers come back as read-only
+    an :class:`~replens.activations.cache.ActivationCache`; its layers come back as read-only
     memory maps.
 
 Nothing is ever unpickled. Files written here are written to a temporary file in the
@@ -91,7 +91,7 @@ def save_activations(path: str | os.PathLike[str], acts: Activations) -> Path:
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from replens.extract.files import save_activations, load_activations
+    >>> from replens.activations.files import save_activations, load_activations
     >>> folder = tempfile.mkdtemp()
     >>> acts = {"layer1.0/conv": np.ones((4, 3), np.float32), "fc": np.zeros((4, 2))}
     >>> path = save_activations(os.path.join(folder, "acts.npz"), acts)
@@ -115,7 +115,7 @@ def load_activations(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     ----------
     path : str or path-like
         An ``.npz``, ``.safetensors``, ``.h5`` / ``.hdf5`` or ``.pt`` / ``.pth`` file, or an
-        :class:`~replens.extract.cache.ActivationCache` folder.
+        :class:`~replens.activations.cache.ActivationCache` folder.
 
     Returns
     -------

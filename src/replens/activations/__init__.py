@@ -1,0 +1,17 @@
+"""Getting activations out of networks and onto disk.
+
+:func:`extract` captures the outputs of a torch model's modules with forward hooks;
+:func:`extract_hf` pools a transformers model's hidden states with its attention mask. Both
+return an ordered ``dict`` layer name -> numpy array ``(n_examples, ...)``, ready for
+:func:`replens.compare`. :mod:`.files` saves and loads such mappings (.npz, .safetensors,
+.h5); :mod:`.cache` is a resumable on-disk store for datasets larger than memory. torch,
+transformers, h5py and safetensors are imported only when used.
+"""
+
+from .cache import ActivationCache, hash_inputs
+from .files import load_activations, save_activations
+from .hf import extract_hf
+from .hooks import extract
+
+__all__ = ["extract", "extract_hf", "load_activations", "save_activations", "ActivationCache",
+           "hash_inputs"]
