@@ -104,27 +104,7 @@ def hidden_activations(
     """Run ``x`` through ``model`` once and return the output of every sub-module of one of
     ``layer_types`` (default: every ReLU), in the order they ran, as ``(name, array)`` pairs
     with float64 arrays of shape (n, width) (non-2-D outputs are flattened per example)."""
-    taps = [(name, m) for name, m in model.named_modules() if name and isinstance(m, layer_types)]
-    if not taps:
-        raise ValueError(f"model has no sub-module of type {[t.__name__ for t in layer_types]}")
-    recorded: list[tuple[str, np.ndarray]] = []
+    from .zoo import layer_activations
 
-    def make_hook(name: str):
-        def hook(_module, _inputs, output):
-            recorded.append(
-                (name, output.detach().reshape(output.shape[0], -1).to(torch.float64).cpu().numpy())
-            )
-
-        return hook
-
-    handles = [m.register_forward_hook(make_hook(name)) for name, m in taps]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.inference_mode():
-            model(torch.as_tensor(x, dtype=torch.float32))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return recorded
+    return [(name, a.reshape(a.shape[0], -1).astype(np.float64))
+            for name, a in layer_activations(model, x, layer_types=layer_types)]

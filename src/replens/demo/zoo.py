@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..activations import extract
 from .digits import DigitsSplit
 from .mlp import TrainedNet, accuracy, train_mlp
 
@@ -190,29 +191,12 @@ def layer_activations(model: nn.Module, x: np.ndarray, *,
     :func:`replens.demo.mlp.hidden_activations`, nothing is flattened: how a conv layer
     becomes a matrix is the comparison's choice (``rl.compare(conv=...)``).
     """
-    taps = [(name, module) for name, module in model.named_modules()
-            if name and isinstance(module, layer_types)]
+    taps = [name for name, module in model.named_modules() if name and isinstance(module, layer_types)]
     if not taps:
         raise ValueError(f"model has no sub-module of type {[t.__name__ for t in layer_types]}")
-    recorded: list[tuple[str, np.ndarray]] = []
-
-    def recorder(name: str):
-        def hook(_module, _inputs, output):
-            recorded.append((name, output.detach().to(torch.float32).cpu().numpy().copy()))
-
-        return hook
-
-    handles = [module.register_forward_hook(recorder(name)) for name, module in taps]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.inference_mode():
-            model(torch.as_tensor(x, dtype=torch.float32))
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
-    return recorded
+    acts = extract(model, torch.as_tensor(x, dtype=torch.float32), layers=taps, progress=False,
+                   batch_size=len(x))
+    return list(acts.items())
 
 
 def train_zoo(split: DigitsSplit, config: ZooConfig, seeds: Sequence[int]) -> Zoo:
