@@ -17,9 +17,9 @@ from ._timing import REPO_ROOT, environment, thread_count, write_json_atomic
 
 
 def _groups():
-    from . import bench_compare, bench_measures
+    from . import bench_compare, bench_measures, bench_streaming
 
-    return {"measures": bench_measures.run, "compare": bench_compare.run}
+    return {"measures": bench_measures.run, "compare": bench_compare.run, "streaming": bench_streaming.run}
 
 
 def main(argv: list[str] | None = None) -> int:

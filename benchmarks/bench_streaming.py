@@ -1,0 +1,73 @@
+"""Group "streaming": exact linear CKA over more examples than fit in memory.
+
+(a) n = 1,000,000 examples x 1024 features per layer, generated batch by batch and fed to
+    rl.streaming.LinearCKA in a child process: examples per second and the child's peak
+    resident memory (target < 500 MB; the data itself would be 16 GB in float64).
+(b) equality with the in-memory rl.cka at n = 100,000 (same generator, same batches).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from .bench_measures import Report
+
+FULL = dict(n=1_000_000, p=1024, batch=10_000, check_n=100_000)
+QUICK = dict(n=20_000, p=64, batch=2_000, check_n=10_000)
+
+_CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+import replens as rl
+
+n, p, batch, seed = (int(v) for v in sys.argv[1:5])
+
+def batches():
+    rng = np.random.default_rng(seed)
+    mix = rng.standard_normal((p, p)) / np.sqrt(p)
+    for start in range(0, n, batch):
+        x = rng.standard_normal((min(batch, n - start), p)).astype(np.float32)
+        yield x, np.tanh(x @ mix.astype(np.float32)) + 0.5 * rng.standard_normal(x.shape).astype(np.float32)
+
+est = rl.streaming.LinearCKA()
+started = time.perf_counter()
+for x, y in batches():
+    est.update(x, y)
+value = est.compute()
+elapsed = time.perf_counter() - started
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+result = {"value": value, "seconds": elapsed, "examples_per_s": n / elapsed, "peak_rss_mb": peak_mb}
+if len(sys.argv) > 5:
+    xs, ys = zip(*batches())
+    result["in_memory"] = rl.cka(np.concatenate(xs), np.concatenate(ys))
+print(json.dumps(result))
+"""
+
+
+def _child(n: int, p: int, batch: int, *, check: bool) -> dict[str, Any]:
+    args = [sys.executable, "-c", _CHILD, str(n), str(p), str(batch), "0"] + (["check"] if check else [])
+    completed = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy(), timeout=3600)
+    if completed.returncode != 0:
+        raise RuntimeError(completed.stderr[-2000:])
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def run(*, quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
+    cfg = dict(QUICK if quick else FULL)
+    report = Report()
+    big = _child(cfg["n"], cfg["p"], cfg["batch"], check=False)
+    print(f"\n(a) streamed linear CKA, n={cfg['n']:,} x {cfg['p']} per layer, batches of {cfg['batch']:,}: "
+          f"{big['seconds']:.1f} s, {big['examples_per_s']:,.0f} examples/s, peak RSS {big['peak_rss_mb']:.0f} MB, "
+          f"value {big['value']:.10f}")
+    report.target("peak resident memory < 500 MB", big["peak_rss_mb"] < 500, f"{big['peak_rss_mb']:.0f} MB")
+    small = _child(cfg["check_n"], cfg["p"], cfg["batch"], check=True)
+    error = abs(small["value"] - small["in_memory"])
+    print(f"(b) n={cfg['check_n']:,}: streamed {small['value']:.15f}, in memory {small['in_memory']:.15f}, "
+          f"|diff| {error:.1e}")
+    report.target("streamed equals in-memory to 1e-10", error <= 1e-10, f"{error:.1e}")
+    return {"config": cfg, "sections": {"streamed": big, "check": {**small, "abs_diff": error}},
+            "targets": report.targets, "warnings": report.warnings}
