@@ -16,7 +16,7 @@ from typing import Any
 
 from .bench_measures import Report
 
-FULL = dict(n=1_000_000, p=1024, batch=10_000, check_n=100_000)
+FULL = dict(n=1_000_000, p=1024, batch=2_500, check_n=100_000)
 QUICK = dict(n=20_000, p=64, batch=2_000, check_n=10_000)
 
 _CHILD = r"""
