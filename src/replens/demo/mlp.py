@@ -68,6 +68,17 @@ def train_mlp(
 ) -> TrainedNet:
     """Train one MLP with Adam and cross-entropy; ``seed`` fixes the initialisation and the
     mini-batch order. Returns the model (in eval mode) with its held-out accuracy."""
+    return fit_classifier(lambda: build_mlp(split.n_features, hidden_widths, split.n_classes), split,
+                          seed=seed, widths=hidden_widths, epochs=epochs, lr=lr, batch_size=batch_size)
+
+
+def fit_classifier(build, split: DigitsSplit, *, seed: int, widths: Sequence[int], epochs: int,
+                   lr: float, batch_size: int) -> TrainedNet:
+    """Build a model with ``build()`` and train it with Adam and cross-entropy, deterministically.
+
+    ``seed`` fixes the initialisation and the mini-batch order; the caller's torch random state
+    is left unchanged. Returns the model in eval mode with its held-out accuracy.
+    """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs!r}")
     if batch_size < 1:
@@ -77,7 +88,7 @@ def train_mlp(
     n = x.shape[0]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_mlp(split.n_features, hidden_widths, split.n_classes)
+        model = build()
         order = torch.Generator().manual_seed(seed)
         optimiser = torch.optim.Adam(model.parameters(), lr=lr)
         loss_fn = nn.CrossEntropyLoss()
@@ -90,12 +101,8 @@ def train_mlp(
                 loss_fn(model(x[idx]), y[idx]).backward()
                 optimiser.step()
     model.eval()
-    return TrainedNet(
-        model=model,
-        seed=int(seed),
-        accuracy=accuracy(model, split.x_test, split.y_test),
-        hidden_widths=tuple(int(w) for w in hidden_widths),
-    )
+    return TrainedNet(model=model, seed=int(seed), accuracy=accuracy(model, split.x_test, split.y_test),
+                      hidden_widths=tuple(int(w) for w in widths))
 
 
 def hidden_activations(

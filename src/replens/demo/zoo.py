@@ -33,7 +33,7 @@ from torch import nn
 
 from ..activations import extract
 from .digits import DigitsSplit
-from .mlp import TrainedNet, accuracy, train_mlp
+from .mlp import TrainedNet, fit_classifier, train_mlp
 
 __all__ = [
     "ARCHITECTURES",
@@ -155,29 +155,8 @@ def train_cnn(split: DigitsSplit, *, seed: int, channels: Sequence[int] = (16, 1
     """Train one CNN with Adam and cross-entropy, exactly as :func:`train_mlp` trains an MLP:
     ``seed`` fixes the initialisation and the mini-batch order. Returns the model in eval
     mode with its held-out accuracy (``hidden_widths`` holds the channels)."""
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    x = torch.as_tensor(split.x_train, dtype=torch.float32)
-    y = torch.as_tensor(split.y_train, dtype=torch.int64)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build_cnn(channels, split.n_classes, strides=strides)
-        order = torch.Generator().manual_seed(seed)
-        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-        loss_fn = nn.CrossEntropyLoss()
-        model.train()
-        for _ in range(epochs):
-            permutation = torch.randperm(x.shape[0], generator=order)
-            for start in range(0, x.shape[0], batch_size):
-                batch = permutation[start:start + batch_size]
-                optimiser.zero_grad(set_to_none=True)
-                loss_fn(model(x[batch]), y[batch]).backward()
-                optimiser.step()
-    model.eval()
-    return TrainedNet(model=model, seed=int(seed), accuracy=accuracy(model, split.x_test, split.y_test),
-                      hidden_widths=tuple(int(c) for c in channels))
+    return fit_classifier(lambda: build_cnn(channels, split.n_classes, strides=strides), split,
+                          seed=seed, widths=channels, epochs=epochs, lr=lr, batch_size=batch_size)
 
 
 def layer_activations(model: nn.Module, x: np.ndarray, *,
