@@ -81,6 +81,48 @@ def test_gram_and_feature_space_agree_with_a_small_memory_budget():
     np.testing.assert_allclose(wide["linear_cka"], _expected(a, b, "linear_cka"), atol=1e-10)
 
 
+@pytest.mark.parametrize("budget", [4 * 60 * 8 * 7, 4 * 60 * 8, rl.compare.__kwdefaults__["memory_budget"]])
+def test_gram_space_in_row_blocks_equals_the_pair_functions(budget):
+    # Wide layers (p > n) take the Gram-space path; small budgets split it into blocks of
+    # 7 rows and of 1 row (the last block shorter); the CCA measure beside it is unaffected.
+    a, b = _network(4, n=60, widths=(50, 70)), _network(5, n=60, widths=(40, 90))
+    measures = ("linear_cka", "cca_r2", "debiased_linear_cka", "linear_hsic")
+    m = _compare(a, b, measures=measures, memory_budget=budget)
+    for measure in measures:  # HSIC is unbounded (values ~1e6 here): relative tolerance
+        rtol = 1e-12 if measure == "linear_hsic" else 0
+        np.testing.assert_allclose(m[measure], _expected(a, b, measure), rtol=rtol, atol=1e-10,
+                                   err_msg=measure)
+    both = a + [(f"b.{name}", x) for name, x in b]
+    itself = _compare(both, measures=measures, memory_budget=budget)
+    for measure in measures:
+        rtol = 1e-12 if measure == "linear_hsic" else 0
+        np.testing.assert_allclose(itself[measure], _expected(both, both, measure), rtol=rtol,
+                                   atol=1e-10, err_msg=measure)
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 59, 60, 1000])
+def test_gram_inner_products_equal_dense_gram_products(block_rows):
+    from replens.measures.cka import gram_inner_products
+
+    rng = np.random.default_rng(8)
+    left = [rng.standard_normal((60, p)) for p in (3, 80)]
+    right = [rng.standard_normal((60, q)) for q in (70, 5, 1)]
+    dense = lambda x, y: float(np.sum((x @ x.T) * (y @ y.T)))  # noqa: E731
+    cross, self_left, self_right = gram_inner_products(np, left, right, block_rows=block_rows)
+    np.testing.assert_allclose(cross, [[dense(x, y) for y in right] for x in left], rtol=1e-12)
+    np.testing.assert_allclose(self_left, [dense(x, x) for x in left], rtol=1e-12)
+    np.testing.assert_allclose(self_right, [dense(y, y) for y in right], rtol=1e-12)
+    square, diagonal, same = gram_inner_products(np, right, block_rows=block_rows)
+    np.testing.assert_allclose(square, [[dense(x, y) for y in right] for x in right], rtol=1e-12)
+    np.testing.assert_array_equal(diagonal, np.diag(square))
+    np.testing.assert_array_equal(same, diagonal)
+    torch = pytest.importorskip("torch")
+    on_torch = gram_inner_products(torch, [torch.from_numpy(x) for x in left],
+                                   [torch.from_numpy(y) for y in right], block_rows=block_rows)
+    for ours, expected in zip(on_torch, (cross, self_left, self_right)):
+        np.testing.assert_allclose(ours, expected, rtol=1e-12)
+
+
 def test_conv_modes_and_layouts():
     rng = np.random.default_rng(6)
     conv_nchw = rng.standard_normal((50, 3, 4, 5))          # (n, c, h, w)

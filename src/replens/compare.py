@@ -24,14 +24,25 @@ from .conv import as_matrix, check_modes
 from .errors import ShapeError, TooFewExamplesError, UninformativeWarning, UnknownOptionError
 from .measures.catalog import MEASURES
 from .measures.cca import correlate, prepare_cca, prepare_svcca, projection_weighted
-from .measures.cka import DEFAULT_RBF_BANDWIDTH, hsic_scale, prepare_kernel, score_cka, score_hsic
-from .measures._subspace import project
+from .measures.cka import (
+    DEFAULT_RBF_BANDWIDTH,
+    cka_from_hsic,
+    debiased_hsic_term,
+    gram_inner_products,
+    hsic_scale,
+    prepare_kernel,
+    score_cka,
+    score_hsic,
+)
+from .measures._subspace import centre_informative, project
 from .similarity_matrix import SimilarityMatrix
 
 Representations = Union[Mapping[str, Array], Sequence[tuple[str, Array]]]
 
 DEFAULT_MEMORY_BUDGET = 4 * 1024**3
 DFT_MEASURES = ("cca_mean_rho", "cca_r2")
+LINEAR_KERNEL_FAMILIES = ("linear_kernel", "debiased_linear_kernel")
+GRAM_BLOCK_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -160,17 +171,64 @@ def _linear_space(n: int, widths_a: list[int], widths_b: list[int] | None, items
                   budget: int) -> str:
     """Feature space or Gram space for linear kernels, whichever costs fewer flops and fits.
 
-    `widths_b` is None when A is compared with itself: each layer is prepared once and
-    only the pairs i <= j are scored.
+    Multiply-adds: feature space forms ``A_i^T A_i`` per layer and ``A_i^T B_j`` per pair
+    (``n p q`` each); Gram space (:func:`gram_inner_products`) forms the upper half of each
+    layer's Gram matrix (``n^2 p / 2``) and one ``n^2 / 2`` inner product per pair, and
+    needs at least one row of every Gram matrix at a time (``layers x n`` numbers) within
+    the budget. `widths_b` is None when A is compared with itself: each layer is prepared
+    once and only the pairs i <= j are scored.
     """
     if widths_b is None:
         widths, pair_widths = widths_a, [(p, q) for i, p in enumerate(widths_a) for q in widths_a[i:]]
     else:
         widths, pair_widths = widths_a + widths_b, [(p, q) for p in widths_a for q in widths_b]
     feature_cost = n * (sum(p * p for p in widths) + sum(p * q for p, q in pair_widths))
-    gram_cost = n * n * (sum(widths) + len(pair_widths))
-    gram_bytes = len(widths) * n * n * itemsize
-    return "gram" if gram_cost < feature_cost and gram_bytes <= budget else "features"
+    gram_cost = n * n * (sum(widths) + len(pair_widths)) / 2
+    fits = len(widths) * n * itemsize <= budget
+    return "gram" if gram_cost < feature_cost and fits else "features"
+
+
+def _gram_block_rows(n: int, layers: int, itemsize: int, budget: int) -> int:
+    """Rows per block of :func:`gram_inner_products`: at most 512 (fastest here) and the budget."""
+    return max(1, min(GRAM_BLOCK_ROWS, budget // max(1, layers * n * itemsize)))
+
+
+def _fill_linear_gram(
+    values: np.ndarray, names: tuple[str, ...], xp: Any, matrices_a: list[Array],
+    matrices_b: list[Array] | None, names_a: list[str], names_b: list[str], itemsize: int, budget: int,
+) -> tuple[str, ...]:
+    """Linear CKA (biased and debiased) and linear HSIC for every pair, in Gram space.
+
+    All pairs come from one blocked pass over the layers' Gram matrices
+    (:func:`gram_inner_products`); returns the measures it filled.
+    """
+    wanted = tuple(name for name in names if MEASURES[name].family in LINEAR_KERNEL_FAMILIES)
+    if not wanted:
+        return ()
+    centred_a = [centre_informative(xp, m, f"reps_a[{name!r}]") for m, name in zip(matrices_a, names_a)]
+    centred_b = None if matrices_b is None else [
+        centre_informative(xp, m, f"reps_b[{name!r}]") for m, name in zip(matrices_b, names_b)]
+    n = int(centred_a[0].shape[0])
+    layers = len(centred_a) + (0 if centred_b is None else len(centred_b))
+    cross, self_a, self_b = gram_inner_products(
+        xp, centred_a, centred_b, block_rows=_gram_block_rows(n, layers, itemsize, budget))
+    norms_a = [xp.sum(c * c, axis=1) for c in centred_a]
+    norms_b = norms_a if centred_b is None else [xp.sum(c * c, axis=1) for c in centred_b]
+    debiased_a = [debiased_hsic_term(t, v, v, xp, n) for t, v in zip(self_a, norms_a)]
+    debiased_b = [debiased_hsic_term(t, v, v, xp, n) for t, v in zip(self_b, norms_b)]
+    row = {name: k for k, name in enumerate(names)}
+    for i in range(len(names_a)):
+        for j in range(len(names_b)):
+            for name in wanted:
+                if name == "linear_hsic":
+                    value = cross[i, j] / hsic_scale(n, False)
+                elif name == "linear_cka":
+                    value = cka_from_hsic(cross[i, j], self_a[i], self_b[j], False)
+                else:
+                    value = cka_from_hsic(debiased_hsic_term(cross[i, j], norms_a[i], norms_b[j], xp, n),
+                                          debiased_a[i], debiased_b[j], True)
+                values[row[name], i, j] = value
+    return wanted
 
 
 def _score_pair(
@@ -311,9 +369,13 @@ def compare(
         widths_b = None if reps_b is None else [int(m.shape[1]) for m in matrices_b]
         options = _Options(_linear_space(n, widths_a, widths_b, itemsize, budget), bandwidth,
                            threshold, dtype)
-        _fill(values, names, xp, matrices_a, matrices_b, names_a, names_b,
-              symmetric_input=reps_b is None, prepared=_PreparedLayers(xp, budget, options),
-              progress=progress)
+        done: tuple[str, ...] = ()
+        if options.space == "gram":
+            done = _fill_linear_gram(values, names, xp, matrices_a, None if reps_b is None else matrices_b,
+                                     names_a, names_b, itemsize, budget)
+        _fill(values, tuple(name for name in names if name not in done), xp, matrices_a, matrices_b,
+              names_a, names_b, symmetric_input=reps_b is None,
+              prepared=_PreparedLayers(xp, budget, options), progress=progress, rows=names)
     attrs = {"conv": conv, "layout": layout, "sequence": sequence, "n_examples": n,
              "rbf_bandwidth": bandwidth, "svcca_threshold": threshold,
              "dtype": str(dtype or "float64")}
@@ -323,8 +385,12 @@ def compare(
 def _fill(
     values: np.ndarray, names: tuple[str, ...], xp: Any, matrices_a: list[Array],
     matrices_b: list[Array], names_a: list[str], names_b: list[str], *, symmetric_input: bool,
-    prepared: _PreparedLayers, progress: bool | None,
+    prepared: _PreparedLayers, progress: bool | None, rows: tuple[str, ...],
 ) -> None:
+    """Score the pairs of every measure in `names` from per-layer preparations.
+
+    `rows` are the measure names of `values`' first axis.
+    """
     families: dict[str, tuple[str, ...]] = {}
     for name in names:
         family = MEASURES[name].family
@@ -333,7 +399,7 @@ def _fill(
              if not symmetric_input or j >= i]
     bar = _progress_bar(len(pairs), progress)
     uninformative = []
-    row = {name: k for k, name in enumerate(names)}
+    row = {name: k for k, name in enumerate(rows)}
     for i, j in pairs:
         for family, wanted in families.items():
             a = prepared.get("a", i, names_a[i], matrices_a[i], family)

@@ -83,7 +83,7 @@ from .errors import (
 )
 from .measures._subspace import centre
 from .measures.cca import SVCCA_RULES, CCAResult, SVCCAResult, kept_directions, warn_if_uninformative
-from .measures.cka import frobenius_inner, squared_frobenius, kernel_space
+from .measures.cka import cka_from_hsic, frobenius_inner, kernel_space, squared_frobenius
 
 __all__ = ["LinearCKA", "CCA", "MinibatchCKA"]
 
@@ -421,16 +421,8 @@ def _linear_cka(m: _Moments, debiased: bool) -> float:
         cross = _debiased_hsic_term(dot_xy, float(s.uv), trace_x, trace_y, n)
         self_x = _debiased_hsic_term(dot_xx, float(s.uu), trace_x, trace_x, n)
         self_y = _debiased_hsic_term(dot_yy, float(s.vv), trace_y, trace_y, n)
-        if self_x <= 0 or self_y <= 0:
-            raise DegenerateInputError(
-                f"the debiased self-similarity estimate is not positive (n(n-3) HSIC(X, X) = "
-                f"{self_x:.3g}, n(n-3) HSIC(Y, Y) = {self_y:.3g}), so CKA is undefined; use "
-                f"more examples or debiased=False.")
-        return cross / (self_x**0.5 * self_y**0.5)  # unbiased: no bound, never clamped
-    value = dot_xy / (dot_xx**0.5 * dot_yy**0.5)
-    if value - 1.0 > _UNIT_ROUNDING:
-        raise ArithmeticError(f"CKA exceeds 1 by {value - 1.0:.3g}; please report this")
-    return min(value, 1.0)
+        return cka_from_hsic(cross, self_x, self_y, debiased=True)
+    return cka_from_hsic(dot_xy, dot_xx, dot_yy, debiased=False)
 
 
 class LinearCKA(_CoMomentEstimator):

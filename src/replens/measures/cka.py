@@ -13,14 +13,14 @@ For the linear kernel everything is computed in feature space when that is cheap
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
 from array_api_compat import device
 
-from .._backend import Array, namespace_of, to_float
+from .._backend import Array, namespace_of, to_float, to_numpy
 from .._validate import check_option, check_pair, check_positive_number
 from ..errors import DegenerateInputError, ShapeError, UnknownOptionError
 from ._subspace import centre, centre_informative
@@ -140,7 +140,7 @@ class KernelLayer:
     debiased: bool
 
 
-def _debias(dot: float, norms_a: Array, norms_b: Array, xp: Any, n: int) -> float:
+def debiased_hsic_term(dot: float, norms_a: Array, norms_b: Array, xp: Any, n: int) -> float:
     """``n (n - 3) HSIC_unbiased`` from linear-kernel terms on centred features.
 
     With centred features ``K 1 = 0``, so Song et al.'s estimator reduces to
@@ -186,7 +186,7 @@ def prepare_kernel(
         else:
             features, gram = None, centred @ centred.T
             self_dot = squared_frobenius(xp, gram)
-        self_term = _debias(self_dot, row_norms, row_norms, xp, n) if debiased else self_dot
+        self_term = debiased_hsic_term(self_dot, row_norms, row_norms, xp, n) if debiased else self_dot
         return KernelLayer(n, features, gram, row_norms, self_term, debiased)
     if kernel == "rbf":
         gram = rbf_gram(xp, x, bandwidth, name)
@@ -203,7 +203,7 @@ def score_hsic(xp: Any, a: KernelLayer, b: KernelLayer) -> float:
     else:
         dot = frobenius_inner(xp, a.gram, b.gram)
     if a.row_norms is not None and b.row_norms is not None:
-        return _debias(dot, a.row_norms, b.row_norms, xp, a.n)
+        return debiased_hsic_term(dot, a.row_norms, b.row_norms, xp, a.n)
     return dot
 
 
@@ -214,19 +214,78 @@ def hsic_scale(n: int, debiased: bool) -> float:
 
 def score_cka(xp: Any, a: KernelLayer, b: KernelLayer) -> float:
     """CKA of two prepared layers: ``HSIC(X, Y) / sqrt(HSIC(X, X) HSIC(Y, Y))``."""
-    if a.self_term <= 0 or b.self_term <= 0:
+    return cka_from_hsic(score_hsic(xp, a, b), a.self_term, b.self_term, a.debiased)
+
+
+def cka_from_hsic(cross: float, self_x: float, self_y: float, debiased: bool) -> float:
+    """``HSIC(X, Y) / sqrt(HSIC(X, X) HSIC(Y, Y))`` from unnormalised HSIC terms (eq. 4).
+
+    The biased value is a cosine between centred Gram matrices, at most 1 by
+    Cauchy-Schwarz: rounding above 1 by a few ulp is reported as 1, more raises
+    ArithmeticError (a bug). The debiased value has no such bound and is never clamped.
+    """
+    if self_x <= 0 or self_y <= 0:
         raise DegenerateInputError(
             f"the debiased self-similarity estimate is not positive (n(n-3) HSIC(X, X) = "
-            f"{a.self_term:.3g}, n(n-3) HSIC(Y, Y) = {b.self_term:.3g}), so CKA is undefined; "
+            f"{self_x:.3g}, n(n-3) HSIC(Y, Y) = {self_y:.3g}), so CKA is undefined; "
             f"use more examples or debiased=False.")
-    value = score_hsic(xp, a, b) / (a.self_term**0.5 * b.self_term**0.5)
-    if a.debiased:
-        return value  # the unbiased estimate has no bound to respect: never clamped
-    # Biased CKA is a cosine between centred Gram matrices, at most 1 (Cauchy-Schwarz);
-    # rounding can exceed it by a few ulp, reported as 1. More would be a bug.
+    value = cross / (self_x**0.5 * self_y**0.5)
+    if debiased:
+        return value
     if value - 1.0 > _UNIT_ROUNDING:
         raise ArithmeticError(f"CKA exceeds 1 by {value - 1.0:.3g}; please report this")
     return min(value, 1.0)
+
+
+def gram_inner_products(
+    xp: Any, left: Sequence[Array], right: Sequence[Array] | None = None, *, block_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frobenius inner products of linear Gram matrices, built one row block at a time.
+
+    For centred layers ``A_i`` (n x p_i) and ``B_j`` (n x q_j), with ``K_i = A_i A_i^T`` and
+    ``L_j = B_j B_j^T``, returns ``cross[i, j] = <K_i, L_j>_F = ||A_i^T B_j||_F^2`` (the
+    unnormalised linear HSIC, CKA paper eq. 6) and the self terms ``<K_i, K_i>_F``,
+    ``<L_j, L_j>_F``. `right` None means B = A (then `cross` is symmetric).
+
+    No n x n matrix is held: rows ``s:s+b`` of every Gram matrix are formed for columns
+    ``>= s`` only (Gram matrices are symmetric), the diagonal block counted once and the
+    block to its right twice, and their inner products across layers taken with one matrix
+    product per block. Cost ``n^2 (sum_i p_i) / 2`` multiply-adds for the Gram rows (as one
+    symmetric rank-k update per layer) plus ``n^2 / 2`` per pair; memory
+    ``layers x block_rows x n`` numbers.
+    """
+    layers = list(left) + ([] if right is None else list(right))
+    n_left, n = len(left), int(layers[0].shape[0])
+    total = np.zeros((n_left, n_left if right is None else len(layers) - n_left))
+    self_terms = np.zeros(len(layers))
+    rows = max(1, min(int(block_rows), n))
+    buffer = xp.empty((len(layers), rows * n), dtype=layers[0].dtype, device=device(layers[0]))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        for columns, weight in (((start, stop), 1.0), ((stop, n), 2.0)):
+            size = (stop - start) * (columns[1] - columns[0])
+            if size == 0:
+                continue
+            for k, a in enumerate(layers):
+                _matmul_into(xp, a[start:stop], a[columns[0]:columns[1]].T, buffer[k, :size],
+                             (stop - start, columns[1] - columns[0]))
+            block = buffer[:, :size]
+            if right is None:
+                total += weight * to_numpy(block @ block.T)
+            else:
+                total += weight * to_numpy(block[:n_left] @ block[n_left:].T)
+                self_terms += weight * to_numpy(xp.sum(block * block, axis=1))
+    if right is None:
+        return total, np.diag(total).copy(), np.diag(total).copy()
+    return total, self_terms[:n_left], self_terms[n_left:]
+
+
+def _matmul_into(xp: Any, x: Array, y: Array, out: Array, shape: tuple[int, int]) -> None:
+    """``out[:] = (x @ y).reshape(-1)``; numpy writes the product in place, without a temporary."""
+    if isinstance(out, np.ndarray):
+        np.matmul(x, y, out=out.reshape(shape))
+    else:
+        out[...] = xp.reshape(x @ y, (-1,))
 
 
 def kernel_space(kernel: Kernel, n: int, widths: list[int]) -> str:
