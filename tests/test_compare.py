@@ -268,6 +268,44 @@ def test_dft_mode_uses_fourier_cca_and_treats_dense_layers_as_one_by_one_maps():
     assert m["cca_mean_rho"][0, 1] == pytest.approx(pooled.mean_rho, abs=1e-10)
 
 
+def _dft_network(seed: int) -> dict[str, np.ndarray]:
+    """Conv layers (NCHW) of sizes 8x8, 8x8 and 4x4 plus a dense layer, for 80 examples."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((80, 3, 8, 8))
+    layers = {"conv1": base, "conv2": np.maximum(base[:, [0, 1, 2, 1]] + 0.5 * rng.standard_normal((80, 4, 8, 8)), 0)}
+    layers["pool"] = layers["conv2"].reshape(80, 4, 4, 2, 4, 2).mean(axis=(3, 5)) + 0.1 * rng.standard_normal((80, 4, 4, 4))
+    layers["fc"] = layers["pool"].reshape(80, -1) @ rng.standard_normal((64, 6))
+    return layers
+
+
+def _expected_dft(layers_a: dict, layers_b: dict) -> np.ndarray:
+    def as_map(x):
+        return x[:, :, None, None] if x.ndim == 2 else x
+
+    return np.array([[[getattr(rl.dft_cca(as_map(a), as_map(b), layout="NCHW"), stat)
+                       for b in layers_b.values()] for a in layers_a.values()]
+                     for stat in ("mean_rho", "r2")])
+
+
+@pytest.mark.parametrize("budget", [1, rl.compare.__kwdefaults__["memory_budget"]])
+def test_dft_mode_equals_dft_cca_for_every_pair_of_sizes(budget):
+    # Each layer's spectra and bases are prepared once per set of frequencies read and
+    # reused across pairs (a budget of 1 byte recomputes them every time): same values.
+    a, b = _dft_network(11), _dft_network(12)
+    measures = ("cca_mean_rho", "cca_r2")
+    m = _compare(a, b, measures=measures, conv="dft", memory_budget=budget)
+    np.testing.assert_allclose(m.values, _expected_dft(a, b), rtol=0, atol=1e-10)
+    itself = _compare(a, measures=measures, conv="dft", memory_budget=budget)
+    np.testing.assert_allclose(itself.values, _expected_dft(a, a), rtol=0, atol=1e-10)
+
+
+def test_dft_mode_refuses_non_square_maps_of_different_sizes_before_work():
+    rng = np.random.default_rng(13)
+    layers = {"wide": rng.standard_normal((20, 2, 4, 6)), "small": rng.standard_normal((20, 2, 2, 2))}
+    with pytest.raises(rl.ShapeError, match="layer 'wide' is 4x6"):
+        _compare(layers, measures="cca_mean_rho", conv="dft")
+
+
 def test_plot_shows_layer_names_with_dollar_signs_literally():
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")

@@ -396,15 +396,15 @@ def test_constant_layer():
 
 
 def test_mirror_frequencies_are_computed_once():
-    from replens.dft import _frequency_plan
+    from replens.dft import frequency_plan
 
     # 8x8: 64 locations, of which (0,0), (0,4), (4,0), (4,4) are their own mirrors.
-    reads, inverse, freq_h, freq_w = _frequency_plan((8, 8), (8, 8))
-    assert len(reads[0]) == (64 + 4) // 2 and inverse.shape == (64,)
+    plan = frequency_plan((8, 8), (8, 8))
+    assert len(plan.rows_x) == (64 + 4) // 2 and plan.inverse.shape == (64,)
     # 8x8 against 4x4: 16 locations; only those without frequency -2 pair up.
-    reads, inverse, freq_h, freq_w = _frequency_plan((8, 8), (4, 4))
-    np.testing.assert_array_equal(freq_h, [0, 1, -2, -1])
-    assert len(reads[0]) == 16 - 4
+    plan = frequency_plan((8, 8), (4, 4))
+    np.testing.assert_array_equal(plan.freq_h, [0, 1, -2, -1])
+    assert len(plan.rows_x) == len(plan.rows_y) == 16 - 4
 
 
 @pytest.mark.parametrize("dtype, scales", [(None, (1e-200, 1e250)), ("float32", (1e-25, 1e25))])

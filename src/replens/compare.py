@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Union
 
 import numpy as np
@@ -117,11 +117,14 @@ def _check_examples(names: list[str], matrices: list[Array], conv: str, minimum:
 
 
 def _nbytes(prepared: Any) -> int:
+    """Bytes held by the arrays of a preparation (a dataclass, searched recursively)."""
     total = 0
     for item in fields(prepared):
         value = getattr(prepared, item.name)
         if hasattr(value, "shape") and hasattr(value, "dtype"):
             total += int(np.prod(value.shape)) * np.dtype(str(value.dtype).replace("torch.", "")).itemsize
+        elif is_dataclass(value):
+            total += _nbytes(value)
     return total
 
 
@@ -133,17 +136,20 @@ class _PreparedLayers:
     and recomputed when needed again (slower, never wrong).
     """
 
-    def __init__(self, xp: Any, budget: int, options: _Options) -> None:
+    def __init__(self, xp: Any, budget: int, options: _Options | None) -> None:
         self.xp, self.budget, self.options = xp, budget, options
-        self._cache: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         self._bytes = 0
 
     def get(self, side: str, index: int, name: str, matrix: Array, family: str) -> Any:
-        key = (side, index, family)
+        return self.cached((side, index, family), lambda: self._prepare(matrix, family, name))
+
+    def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The preparation stored under `key`, built by `build()` if it is not held."""
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        prepared = self._prepare(matrix, family, name)
+        prepared = build()
         size = _nbytes(prepared)
         while self._cache and self._bytes + size > self.budget:
             _, dropped = self._cache.popitem(last=False)
@@ -362,7 +368,8 @@ def compare(
 
     values = np.full((len(names), len(names_a), len(names_b)), np.nan)
     if conv == "dft":
-        _fill_dft(values, names, matrices_a, matrices_b, layout="NHWC", progress=progress)
+        _fill_dft(values, names, xp, matrices_a, matrices_b, names_a, names_b,
+                  symmetric_input=reps_b is None, budget=budget, progress=progress)
     else:
         itemsize = 4 if resolve_dtype(xp, dtype) == xp.float32 else 8
         widths_a = [int(m.shape[1]) for m in matrices_a]
@@ -431,21 +438,66 @@ def _fill(
 
 
 def _fill_dft(
-    values: np.ndarray, names: tuple[str, ...], matrices_a: list[Array], matrices_b: list[Array],
-    *, layout: str, progress: bool | None,
+    values: np.ndarray, names: tuple[str, ...], xp: Any, matrices_a: list[Array],
+    matrices_b: list[Array], names_a: list[str], names_b: list[str], *, symmetric_input: bool,
+    budget: int, progress: bool | None,
 ) -> None:
-    from .dft import dft_cca
+    """Fourier CCA (:func:`replens.dft_cca`) for every pair, each layer's spectra and bases once.
+
+    A layer's preparation depends on the other layer's spatial size (the frequencies
+    kept), so it is cached per layer and per set of frequencies read, within the budget.
+    """
+    from ._backend import machine_epsilon
+    from .dft import frequency_plan, prepare_dft, score_dft
 
     def as_map(matrix: Array) -> Array:
         return matrix[:, None, None, :] if len(matrix.shape) == 2 else matrix
 
-    bar = _progress_bar(len(matrices_a) * len(matrices_b), progress)
-    for i, a in enumerate(matrices_a):
-        for j, b in enumerate(matrices_b):
-            result = dft_cca(as_map(a), as_map(b), layout=layout)
-            for k, name in enumerate(names):
-                values[k, i, j] = result.mean_rho if name == "cca_mean_rho" else result.r2
-            if bar is not None:
-                bar.update(1)
+    maps_a = [as_map(m) for m in matrices_a]
+    maps_b = maps_a if symmetric_input else [as_map(m) for m in matrices_b]
+    _check_dft_sizes(names_a, maps_a, names_b, maps_b)
+    eps = machine_epsilon(xp, maps_a[0].dtype)
+    prepared = _PreparedLayers(xp, budget, None)
+    plans: dict[tuple[tuple[int, ...], tuple[int, ...]], Any] = {}
+
+    def layer(side: str, index: int, label: str, matrix: Array, plan: Any, reads: str) -> Any:
+        rows, cols = (plan.rows_x, plan.cols_x) if reads == "x" else (plan.rows_y, plan.cols_y)
+        key = (side, index, rows.tobytes(), cols.tobytes())
+        return prepared.cached(key, lambda: prepare_dft(xp, matrix, plan, reads, eps, label))
+
+    pairs = [(i, j) for i in range(len(maps_a)) for j in range(len(maps_b))
+             if not symmetric_input or j >= i]
+    bar = _progress_bar(len(pairs), progress)
+    side_b, argument_b = ("a", "reps_a") if symmetric_input else ("b", "reps_b")
+    for i, j in pairs:
+        sizes = (tuple(maps_a[i].shape[1:3]), tuple(maps_b[j].shape[1:3]))
+        if sizes not in plans:
+            plans[sizes] = frequency_plan(*sizes)
+        plan = plans[sizes]
+        result = score_dft(xp, layer("a", i, f"reps_a[{names_a[i]!r}]", maps_a[i], plan, "x"),
+                           layer(side_b, j, f"{argument_b}[{names_b[j]!r}]", maps_b[j], plan, "y"),
+                           plan)
+        for k, name in enumerate(names):
+            values[k, i, j] = result.mean_rho if name == "cca_mean_rho" else result.r2
+            if symmetric_input:
+                values[k, j, i] = values[k, i, j]
+        if bar is not None:
+            bar.update(1)
     if bar is not None:
         bar.close()
+
+
+def _check_dft_sizes(names_a: list[str], maps_a: list[Array], names_b: list[str], maps_b: list[Array]
+                     ) -> None:
+    """Layers of different spatial sizes must be square (google's crop rule), checked before work."""
+    sizes_a = {tuple(int(s) for s in m.shape[1:3]) for m in maps_a}
+    sizes_b = {tuple(int(s) for s in m.shape[1:3]) for m in maps_b}
+    if len(sizes_a | sizes_b) < 2:
+        return
+    for name, m in list(zip(names_a, maps_a)) + list(zip(names_b, maps_b)):
+        h, w = (int(s) for s in m.shape[1:3])
+        if h != w:
+            raise ShapeError(
+                f"conv='dft' compares layers of different spatial sizes by keeping the smaller "
+                f"map's frequencies, which needs square maps, but layer {name!r} is {h}x{w} (h x w). "
+                f"To fix: crop or pool the layers to square maps, or to one spatial size.")

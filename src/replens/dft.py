@@ -169,39 +169,50 @@ def dft_cca(x: Array, y: Array, *, layout: str = "NHWC", dtype: Any = None) -> D
     """
     check_option("layout", layout, DFT_LAYOUTS)
     xp, x, y, compute = _check_conv_pair(x, y, layout=layout, dtype=dtype)
-    n = x.shape[0]
-    (rows_x, cols_x, rows_y, cols_y), inverse, freq_h, freq_w = _frequency_plan(
-        x.shape[1:3], y.shape[1:3])
-
-    data_x = _spectra(xp, x, rows_x, cols_x)
-    data_y = _spectra(xp, y, rows_y, cols_y)
+    plan = frequency_plan(x.shape[1:3], y.shape[1:3])
     eps = machine_epsilon(xp, compute)
-    bx = _bases(xp, data_x, eps, "X")
-    by = _bases(xp, data_y, eps, "Y")
-    del data_x, data_y
+    return score_dft(xp, prepare_dft(xp, x, plan, "x", eps, "X"),
+                     prepare_dft(xp, y, plan, "y", eps, "Y"), plan)
 
-    # q_x^H q_y = t_x^H (z_x^H z_y) t_y: the n-sized product once, at every frequency.
+
+def prepare_dft(xp: Any, x: Array, plan: FrequencyPlan, side: str, eps: float, name: str) -> DFTLayer:
+    """The per-layer half of :func:`dft_cca`: spectra at the plan's reads and their bases.
+
+    `x` is a validated (n, h, w, c) NHWC array in the working dtype; `side` ("x" or "y")
+    picks the plan's reads for this layer. The result depends only on the layer and on the
+    other layer's spatial size (through the plan), so it can be reused across pairs.
+    """
+    rows, cols = (plan.rows_x, plan.cols_x) if side == "x" else (plan.rows_y, plan.cols_y)
+    data = _spectra(xp, x, rows, cols)
+    return DFTLayer(_bases(xp, data, eps, name), int(x.shape[0]), int(x.shape[3]), eps)
+
+
+def score_dft(xp: Any, a: DFTLayer, b: DFTLayer, plan: FrequencyPlan) -> DFTCCAResult:
+    """The per-pair half of :func:`dft_cca`: canonical correlations at every frequency.
+
+    ``q_x^H q_y = t_x^H (z_x^H z_y) t_y``: the n-sized product once per frequency, then
+    its singular values.
+    """
+    bx, by = a.bases, b.bases
     cross = _hermitian_t(xp, bx.t) @ (xp.matrix_transpose(bx.z_conj) @ by.z) @ by.t
-    rank_x, rank_y = bx.rank, by.rank
-    del bx, by
     rho = to_numpy(xp.linalg.svdvals(cross))
-    k = min(x.shape[3], y.shape[3])
+    k = min(a.channels, b.channels)
     if rho.shape[1] < k:  # more channels than examples: pad to the fixed k
         rho = np.concatenate([rho, np.zeros((rho.shape[0], k - rho.shape[1]))], axis=1)
     rho = rho[:, :k]
-    rank_x, rank_y = to_numpy(rank_x).astype(np.int64), to_numpy(rank_y).astype(np.int64)
+    rank_x, rank_y = to_numpy(bx.rank).astype(np.int64), to_numpy(by.rank).astype(np.int64)
     rho[np.arange(k)[None, :] >= np.minimum(rank_x, rank_y)[:, None]] = 0.0
     excess = float(rho.max() - 1.0) if rho.size else 0.0
-    if excess > max(_UNIT_ROUNDING, 1e3 * eps):
+    if excess > max(_UNIT_ROUNDING, 1e3 * max(a.eps, b.eps)):
         raise ArithmeticError(
             f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
     rho = np.minimum(rho, 1.0)
 
-    _warn_if_uninformative(n, rank_x, rank_y)
-    h_out, w_out = len(freq_h), len(freq_w)
-    frequencies = np.stack(np.meshgrid(freq_h, freq_w, indexing="ij"), axis=-1)
-    ranks = np.stack([rank_x, rank_y], axis=-1)[inverse].reshape(h_out, w_out, 2)
-    return DFTCCAResult(rho=rho[inverse].reshape(h_out, w_out, k), frequencies=frequencies,
+    _warn_if_uninformative(a.n, rank_x, rank_y)
+    h_out, w_out = len(plan.freq_h), len(plan.freq_w)
+    frequencies = np.stack(np.meshgrid(plan.freq_h, plan.freq_w, indexing="ij"), axis=-1)
+    ranks = np.stack([rank_x, rank_y], axis=-1)[plan.inverse].reshape(h_out, w_out, 2)
+    return DFTCCAResult(rho=rho[plan.inverse].reshape(h_out, w_out, k), frequencies=frequencies,
                         rank=ranks)
 
 
@@ -260,7 +271,26 @@ def _signed(size: int) -> np.ndarray:
     return np.fft.fftfreq(size, d=1.0 / size).round().astype(np.int64)
 
 
-def _frequency_plan(size_x: tuple[int, int], size_y: tuple[int, int]):
+@dataclass(frozen=True)
+class FrequencyPlan:
+    """Which half-spectrum entries of each layer to read, and where each result goes.
+
+    ``rows_*``, ``cols_*``: indices of the distinct reads in each layer's real-input
+    spectrum; ``inverse``: the read of every output location (row-major over
+    ``freq_h x freq_w``); ``freq_h``, ``freq_w``: the signed frequencies of the output.
+    """
+
+    rows_x: np.ndarray
+    cols_x: np.ndarray
+    rows_y: np.ndarray
+    cols_y: np.ndarray
+    inverse: np.ndarray
+    freq_h: np.ndarray
+    freq_w: np.ndarray
+
+
+def frequency_plan(size_x: tuple[int, int], size_y: tuple[int, int]) -> FrequencyPlan:
+
     """Which half-spectrum entries to read, once per distinct CCA.
 
     The output grid holds the signed frequencies ``fftfreq(s)`` per axis, ``s`` the
@@ -273,9 +303,9 @@ def _frequency_plan(size_x: tuple[int, int], size_y: tuple[int, int]):
     tuple when both are. Locations with equal tuples (a frequency and its mirror) share one
     CCA.
 
-    Returns ``(rows_x, cols_x, rows_y, cols_y)`` index arrays of the distinct reads, the
-    ``inverse`` map from every output location (row-major) to its read, and the signed
-    frequencies of the output rows and columns.
+    Returns the :class:`FrequencyPlan`: index arrays of the distinct reads, the map from
+    every output location (row-major) to its read, and the signed frequencies of the
+    output rows and columns.
     """
     (hx, wx), (hy, wy) = size_x, size_y
     freq_h, freq_w = _signed(min(hx, hy)), _signed(min(wx, wy))
@@ -293,7 +323,7 @@ def _frequency_plan(size_x: tuple[int, int], size_y: tuple[int, int]):
     take_mirror = mirror_ok & (~direct_ok | _lex_less(mirror, direct))
     chosen = np.where(take_mirror[:, None], mirror, direct)
     reads, inverse = np.unique(chosen, axis=0, return_inverse=True)
-    return tuple(reads.T), inverse.ravel(), freq_h, freq_w
+    return FrequencyPlan(*reads.T, inverse.ravel(), freq_h, freq_w)
 
 
 def _lex_less(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -345,6 +375,20 @@ def _whiten(xp: Any, gram: Array) -> tuple[Array, Array]:
     positive = values > 0
     safe = xp.where(positive, values, xp.ones_like(values))
     return vectors / xp.astype(xp.sqrt(safe), vectors.dtype)[..., None, :], values
+
+
+@dataclass(frozen=True)
+class DFTLayer:
+    """One conv layer prepared for Fourier CCA against layers of a given spatial size.
+
+    ``bases``: per-frequency orthonormal bases; ``n`` examples, ``channels`` c, and the
+    working precision's ``eps``.
+    """
+
+    bases: "_Bases"
+    n: int
+    channels: int
+    eps: float
 
 
 @dataclass(frozen=True)
