@@ -22,7 +22,7 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    for group in ("measures", "compare", "streaming"):
+    for group in ("measures", "compare", "streaming", "extraction"):
         payload = json.loads((tmp_path / f"{group}-quick.json").read_text())
         assert payload["targets"], group
         exactness = [t for t in payload["targets"] if "exact" in t["target"] or "equals" in t["target"]]

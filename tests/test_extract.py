@@ -348,15 +348,17 @@ def test_batch_forms_tuple_dict_and_positional_tuple():
     as_dicts = extract(keywords, [{"pixels": x[:4], "scale": 2.0}, {"pixels": x[4:], "scale": 2.0}],
                        progress=False)
     one_dict = extract(keywords, {"pixels": x, "scale": 2.0}, batch_size=4, progress=False)
-    np.testing.assert_allclose(as_dicts["fc"], expected, rtol=1e-6)
-    np.testing.assert_allclose(one_dict["fc"], expected, rtol=1e-6)
+    # float32 results of batches of other sizes may differ in the last bit: atol for values near 0
+    np.testing.assert_allclose(as_dicts["fc"], expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(one_dict["fc"], expected, rtol=1e-6, atol=1e-6)
     labelled = extract(keywords, [(x[:3], torch.zeros(3)), (x[3:], torch.ones(3))], progress=False)
     with torch.no_grad():
-        np.testing.assert_allclose(labelled["fc"], keywords.fc(x).numpy(), rtol=1e-6)
+        np.testing.assert_allclose(labelled["fc"], keywords.fc(x).numpy(), rtol=1e-6, atol=1e-6)
         both = extract(two, [((x, x * 3), None)], progress=False)
-        np.testing.assert_allclose(both["fc"], two.fc(-2 * x).numpy(), rtol=1e-6)
+        np.testing.assert_allclose(both["fc"], two.fc(-2 * x).numpy(), rtol=1e-6, atol=1e-6)
     from_numpy = extract(keywords, x.numpy(), batch_size=4, progress=False)
-    np.testing.assert_allclose(from_numpy["fc"], keywords.fc(x).detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(from_numpy["fc"], keywords.fc(x).detach().numpy(), rtol=1e-6,
+                               atol=1e-6)
 
 
 def test_inputs_go_to_the_model_device():
@@ -514,18 +516,7 @@ def test_complex_output_is_not_silently_made_real():
 # ---------------------------------------------------------------------- graph nodes
 
 
-def _torchvision_feature_extraction():
-    try:
-        from torchvision.models import feature_extraction
-    except Exception as error:  # installed for another torch: fails with RuntimeError
-        pytest.skip(f"torchvision is not importable with this torch ({type(error).__name__}: "
-                    f"{str(error)[:80]}); graph_nodes needs it")
-    return feature_extraction
-
-
 def test_graph_nodes_reach_functional_operations():
-    _torchvision_feature_extraction()
-
     class Residual(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -546,12 +537,15 @@ def test_graph_nodes_reach_functional_operations():
     assert model.training and no_hooks_left(model)
 
 
-def test_graph_nodes_without_torchvision_says_so(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torchvision", None)
+def test_graph_nodes_need_no_torchvision(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # any import of it now fails
     monkeypatch.setitem(sys.modules, "torchvision.models", None)
-    with pytest.raises(ImportError,
-                       match=r"graph_nodes=True needs torchvision's feature_extraction"):
-        extract(small_cnn(), images(), layers="0", graph_nodes=True, progress=False)
+    model, x = small_cnn(), images()
+    acts = extract(model, x, layers=["0", "5"], graph_nodes=True, progress=False)
+    hooked = extract(model, x, layers=["0", "5"], progress=False)
+    assert list(acts) == ["0", "5"]
+    for name in acts:
+        np.testing.assert_array_equal(acts[name], hooked[name])
 
 
 # ------------------------------------------------------------ extract_hf, synthetic

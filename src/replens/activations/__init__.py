@@ -10,8 +10,9 @@ transformers, h5py and safetensors are imported only when used.
 
 from .cache import ActivationCache, hash_inputs
 from .files import load_activations, save_activations
+from .graph import graph_node_names
 from .hf import extract_hf
 from .hooks import extract
 
-__all__ = ["extract", "extract_hf", "load_activations", "save_activations", "ActivationCache",
-           "hash_inputs"]
+__all__ = ["extract", "extract_hf", "graph_node_names", "load_activations", "save_activations",
+           "ActivationCache", "hash_inputs"]

@@ -12,6 +12,10 @@ came. While it runs:
   it;
 - every hook is removed when the call ends, whether it returned or raised.
 
+With ``graph_nodes=True`` the model is traced by torch.fx instead (:mod:`.graph`), which also
+reaches functional operations; the same guarantees hold, each node being copied by a call
+inserted into the graph right after it.
+
 The rows come in the order of `data`, batch after batch: pass the same data (not a
 shuffling DataLoader, which is refused) to every model and row i is the same example in all
 of them.
@@ -108,11 +112,15 @@ def extract(
     progress : bool, optional
         Show a tqdm progress bar over the batches. Default: when stderr is a terminal.
     graph_nodes : bool
-        Capture nodes of the model's torch.fx graph instead of module outputs, through
-        ``torchvision.models.feature_extraction.create_feature_extractor``; this also
-        reaches functional operations (``torch.flatten``, additions of residual branches).
-        `layers` is then required and matches the eval-mode node names of
-        ``get_graph_node_names(model)``, and names are torchvision's. Needs torchvision.
+        Capture nodes of the model's :mod:`torch.fx` graph instead of module outputs; this
+        also reaches functional operations (``torch.flatten``, the addition of a residual
+        branch). `layers` is then required and matches the eval-mode node names listed by
+        :func:`replens.activations.graph_node_names`, named the way torchvision's feature
+        extraction names them: ``"layer1.0.conv1"`` for a leaf module, ``"layer1.0.add"``
+        for an operation inside ``layer1.0``, ``"layer1.0.relu_1"`` for a second call. Each
+        node is recorded as soon as it is computed (in-place operations after it cannot
+        change it) and nodes after the last chosen one are not run. The model must be
+        traceable by torch.fx (no control flow on the input data); torchvision is not used.
 
     Returns
     -------
@@ -121,21 +129,22 @@ def extract(
         `data`. Keys are in execution order: the order in which the modules were first
         called during the first batch's forward pass (a parent before the modules inside
         it). A module called k times in one forward pass gives k layers, ``name``,
-        ``name:1``, ..., ``name:{k-1}``, in call order. With `graph_nodes`, keys follow the
-        graph's node order, which is also execution order.
+        ``name:1``, ..., ``name:{k-1}``, in call order. With `graph_nodes`, keys are node names
+        in the graph's order, which is also execution order.
 
     Raises
     ------
     UnknownOptionError
-        An option is invalid, or `layers` matches no module.
+        An option is invalid, or `layers` matches no module (no graph node).
     ShapeError
         A captured output's first axis is not the batch's examples, or its other axes change
         from batch to batch (pool them, or pad inputs to one length).
     TooFewExamplesError
         `data` holds no batch.
     ReplensError
-        `model` is not a torch module, `data` shuffles, or a later batch runs other modules
-        than the first (data-dependent control flow).
+        `model` is not a torch module, `data` shuffles, a later batch runs other modules
+        than the first (data-dependent control flow), or, with `graph_nodes`, torch.fx
+        cannot trace the model.
 
     Notes
     -----
@@ -560,56 +569,16 @@ def _hooked(modules: Mapping[str, torch.nn.Module], names: list[str], record: Re
 
 
 def _graph_runner(model: torch.nn.Module, patterns: list[str] | None, record: Record):
+    """The graph-node runner: trace the (eval-mode) model, match `layers` over its nodes."""
     if patterns is None:
         raise UnknownOptionError(
             "graph_nodes=True needs layers: graph node names or patterns, as listed by "
-            "torchvision.models.feature_extraction.get_graph_node_names(model)[1].")
-    feature_extraction = _import_feature_extraction()
-    # Extraction runs in eval mode only, so train-only nodes (dropout...) do not matter.
-    _, eval_nodes = feature_extraction.get_graph_node_names(model, suppress_diff_warning=True)
-    names, exact = match_names(patterns, eval_nodes, "graph node of the model (eval mode)")
-    extractor = feature_extraction.create_feature_extractor(
-        model, return_nodes={name: name for name in names}, suppress_diff_warning=True)
-    extractor.eval()
-    _record_where_computed(extractor, record)
+            "replens.activations.graph_node_names(model), e.g. ['layer1.0.add', 'flatten'].")
+    from .graph import recording_runner, trace
 
-    @contextmanager
-    def runner() -> Iterator[Callable[[tuple[Any, ...], dict[str, Any]], list[str]]]:
-        def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
-            extractor(*args, **kwargs)
-            return list(names)
-        yield run
-
-    return runner(), names, exact
-
-
-def _record_where_computed(extractor: Any, record: Record) -> None:
-    """Rewrite the (eval) graph so each returned node is recorded right after it is computed.
-
-    Returned at the end, node values could have been overwritten by a later in-place
-    operation (``ReLU(inplace=True)``); recorded at once, they are copied first. The graph
-    then returns nothing of use.
-    """
-    graph = extractor.graph
-    output = next(node for node in graph.nodes if node.op == "output")
-    recorded = {}
-    for name, node in output.args[0].items():
-        with graph.inserting_after(node):
-            recorded[name] = graph.call_function(record, (name, name, node))
-    output.args = (recorded,)
-    graph.lint()
-    extractor.recompile()
-
-
-def _import_feature_extraction() -> Any:
-    try:
-        from torchvision.models import feature_extraction
-    except Exception as error:  # a torchvision built for another torch fails with RuntimeError
-        raise ImportError(
-            f"graph_nodes=True needs torchvision's feature_extraction, and importing it failed "
-            f"({type(error).__name__}: {error}). Install the torchvision release built for "
-            f"your torch, or capture module outputs with graph_nodes=False.") from error
-    return feature_extraction
+    traced = trace(model)
+    names, exact = match_names(patterns, list(traced.nodes), "graph node of the model (eval mode)")
+    return recording_runner(model, traced, names, record), names, exact
 
 
 def _check_ran(names: list[str], exact: set[str], labels: list[str], graph: bool) -> None:
