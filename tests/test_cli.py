@@ -36,8 +36,17 @@ def two_networks(tmp_path):
 def test_help_lists_the_commands(runner):
     result = runner.invoke(main, ["--help"])
     assert result.exit_code == 0
-    for command in ("compare", "measures", "demo"):
+    for command in ("compare", "measures", "demo", "extract"):
         assert command in result.output
+
+
+def test_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from replens.cli import main; print('torch' in sys.modules)"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "False"
 
 
 def test_measures_prints_one_row_per_measure(runner):

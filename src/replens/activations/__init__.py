@@ -4,7 +4,8 @@
 :func:`extract_hf` pools a transformers model's hidden states with its attention mask. Both
 return an ordered ``dict`` layer name -> numpy array ``(n_examples, ...)``, ready for
 :func:`replens.compare`. :mod:`.files` saves and loads such mappings (.npz, .safetensors,
-.h5); :mod:`.cache` is a resumable on-disk store for datasets larger than memory. torch,
+.h5); :mod:`.cache` is a resumable on-disk store for datasets larger than memory, which
+:func:`extract_to_cache` and :func:`extract_hf_to_cache` fill chunk by chunk. torch,
 transformers, h5py and safetensors are imported only when used.
 """
 
@@ -13,6 +14,7 @@ from .files import load_activations, save_activations
 from .graph import graph_node_names
 from .hf import extract_hf
 from .hooks import extract
+from .pipeline import extract_hf_to_cache, extract_to_cache
 
 __all__ = ["extract", "extract_hf", "graph_node_names", "load_activations", "save_activations",
-           "ActivationCache", "hash_inputs"]
+           "ActivationCache", "hash_inputs", "extract_to_cache", "extract_hf_to_cache"]
