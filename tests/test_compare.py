@@ -163,6 +163,38 @@ def test_torch_layers_give_the_numpy_matrix():
     np.testing.assert_allclose(m_np.values, m_torch.values, atol=1e-10)
 
 
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda_available(), reason="no CUDA device")
+@pytest.mark.parametrize("budget", [4 * 60 * 8 * 7, rl.compare.__kwdefaults__["memory_budget"]])
+def test_cuda_layers_give_the_numpy_matrix_in_feature_gram_and_dft_modes(budget):
+    import torch
+
+    def on_gpu(layers):
+        items = layers.items() if isinstance(layers, dict) else layers
+        return [(name, torch.from_numpy(x).cuda()) for name, x in items]
+
+    narrow = (_network(8), _network(9))                                  # feature space
+    wide = (_network(4, n=60, widths=(50, 70)), _network(5, n=60, widths=(40, 90)))  # Gram space
+    # Wide layers leave n - 1 < p, where PWCCA's canonical directions are not unique (forced
+    # unit correlations): compared there without it.
+    well_posed = tuple(name for name in ALL_MEASURES if name != "pwcca")
+    for (a, b), measures in ((narrow, ALL_MEASURES), (wide, well_posed)):
+        expected = _compare(a, b, measures=measures, memory_budget=budget)
+        got = _compare(on_gpu(a), on_gpu(b), measures=measures, memory_budget=budget)
+        np.testing.assert_allclose(got.values, expected.values, rtol=1e-9, atol=1e-9)
+    conv_a, conv_b = _dft_network(11), _dft_network(12)
+    expected = _compare(conv_a, conv_b, measures=("cca_mean_rho", "cca_r2"), conv="dft")
+    got = _compare(on_gpu(conv_a), on_gpu(conv_b), measures=("cca_mean_rho", "cca_r2"), conv="dft")
+    np.testing.assert_allclose(got.values, expected.values, rtol=0, atol=1e-9)
+
+
 def test_uninformative_pairs_warn_once():
     a = [("wide", np.random.default_rng(1).standard_normal((30, 40))),
          ("narrow", np.random.default_rng(2).standard_normal((30, 3)))]
