@@ -1,8 +1,10 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a part."""
+"""Writing files: atomic writes (a reader sees the old file or the complete new one, never a
+part) and the package versions that manifests record."""
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,3 +42,19 @@ def default_mode(requested: int) -> int:
 
 # ---------------------------------------------------------------------------------------
 # Validation
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of replens, numpy, scipy and torch where installed.
+
+    Read from the installed packages' metadata, so torch is never imported for it.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("replens", "numpy", "scipy", "torch"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from ._io import package_versions
 from .errors import ReplensError
 
 USER_ERRORS = (ReplensError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
@@ -89,18 +90,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for name in ("replens", "numpy", "scipy", "torch"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
 @main.command("compare")
 @click.argument("activations_a", type=click.Path(path_type=Path))
 @click.argument("activations_b", type=click.Path(path_type=Path), required=False)
@@ -139,7 +128,7 @@ def compare_command(activations_a: Path, activations_b: Path | None, measure_nam
     manifest = {
         "inputs": {str(p): {"sha256": file_sha256(p)} for p in inputs},
         "options": {"measures": list(measure_names), "conv": conv, "layout": layout, "sequence": sequence},
-        "versions": _versions(),
+        "versions": package_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     written = write_outputs(matrix, out_dir, manifest, report=report)
@@ -352,7 +341,7 @@ def write_outputs(matrix: Any, out_dir: Path, manifest: dict[str, Any], *, repor
     return written
 
 
-@main.command("demo")
+@main.command("demo", short_help="The CKA paper's sanity check on digits (offline).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
               help="Folder for sanity_check.csv, heatmaps, manifest and report.html.")
 @click.option("--quick", is_flag=True, help="Two networks per architecture and fewer epochs (seconds).")
@@ -387,7 +376,7 @@ def demo_command(out_dir: Path, quick: bool, seeds: int, pretrained: bool, progr
     click.echo(result.notes)
     csv_path = write_sanity_csv(result, out_dir / "sanity_check.csv")
     manifest = {"demo": "CKA paper sanity check on sklearn digits", "settings": result.settings,
-                "versions": _versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                "versions": package_versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     tables = [(f"Layer-correspondence accuracy, {arch}", frame.drop(columns="architecture"))
               for arch, frame in result.table.groupby("architecture", sort=False)]
     tables.append(("Held-out accuracy of the networks", result.networks))

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
@@ -35,7 +34,7 @@ import numpy as np
 
 from .._validate import check_positive_int
 from ..errors import DtypeError, ReplensError, ShapeError, UnknownOptionError
-from .._io import atomic_path, default_mode
+from .._io import atomic_path, default_mode, package_versions
 from .files import check_storable_dtype, to_numpy
 
 __all__ = ["ActivationCache", "hash_inputs"]
@@ -462,17 +461,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _versions() -> dict[str, str]:
-    from .. import __version__  # at call time: replens itself has finished importing
-
-    versions = {"replens": __version__, "numpy": np.__version__,
-                "python": ".".join(map(str, sys.version_info[:3]))}
-    torch = sys.modules.get("torch")  # recorded when the activations may come from it, never imported
-    if torch is not None:
-        versions["torch"] = str(getattr(torch, "__version__", "unknown"))
-    return versions
-
-
 def _new_manifest(specs: list[tuple[str, tuple[int, ...], np.dtype]], n_examples: int,
                   inputs_hash: str | None) -> dict[str, Any]:
     created = _now()
@@ -484,7 +472,7 @@ def _new_manifest(specs: list[tuple[str, tuple[int, ...], np.dtype]], n_examples
         "layers": [{"name": name, "file": f"layer_{index}.npy", "shape": list(shape), "dtype": dtype.str}
                    for index, (name, shape, dtype) in enumerate(specs)],
         "written": [],
-        "versions": _versions(),
+        "versions": package_versions(),
         "created": created,
         "updated": created,
     }

@@ -352,10 +352,11 @@ def format_summary(result: PretrainedResult) -> str:
 
 
 def _write(result: PretrainedResult, out_dir: Path, *, report: bool) -> list[Path]:
-    from ..cli import _versions, write_outputs
+    from .._io import package_versions
+    from ..cli import write_outputs
 
     manifest = {"demo": "layer-by-layer linear CKA inside pretrained MiniLM-L6 and EfficientNet-Lite0",
-                "settings": result.settings, "versions": _versions(),
+                "settings": result.settings, "versions": package_versions(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     written: list[Path] = []
     for model, matrix in result.matrices.items():
