@@ -25,7 +25,7 @@ from array_api_compat import device, is_numpy_array, is_torch_array
 from ._backend import Array, machine_epsilon, namespace_of, resolve_dtype, to_numpy
 from ._validate import check_option, check_values
 from .errors import DegenerateInputError, ShapeError, TooFewExamplesError, UninformativeWarning
-from .measures._subspace import TWO_PASS_LIMIT, one_pass_limit
+from .measures._subspace import TWO_PASS_LIMIT, centre, one_pass_limit
 from .measures.cca import CanonicalCorrelations
 
 __all__ = ["dft_cca", "DFTCCAResult", "DFT_LAYOUTS"]
@@ -335,31 +335,34 @@ def _lex_less(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _spectra(xp: Any, x: Array, rows: np.ndarray, cols: np.ndarray) -> Array:
-    """Centred complex data at the chosen frequencies, stacked as a contiguous (F, n, c)."""
+    """Centred complex data at the chosen frequencies, stacked as a contiguous (F, n, c).
+
+    The layer is centred over the examples before the transform (the DFT is linear, so this
+    centres every frequency's columns, and costs half as much as centring complex data),
+    with constant positions made exactly zero as :func:`replens.measures._subspace.centre`
+    does. A frequency column that is constant over the examples although its positions are
+    not then holds rounding residue of relative size eps, which the rank rule of
+    :func:`_bases` (relative to the layer's largest singular value) drops. The spatial axes
+    are moved in front of the examples first, so that each frequency's (n, c) data is one
+    contiguous block of the transform.
+    """
     # CCA ignores scale; a power of two rescales exactly, so that the Gram matrices
     # (squares of sums over n and h*w) neither overflow nor underflow.
     peak = max(float(xp.max(x)), -float(xp.min(x)))
     if peak > 0 and not (_SAFE_PEAK[0] <= peak <= _SAFE_PEAK[1]):
         x = x * 2.0 ** -math.floor(math.log2(peak))
+    spatial_first = xp.permute_dims(centre(xp, x), (1, 2, 0, 3))  # (h, w, n, c)
     if is_numpy_array(x):
         import scipy.fft
 
-        half = scipy.fft.rfftn(x, axes=(1, 2))  # complex128 (complex64 for float32)
+        half = scipy.fft.rfftn(np.ascontiguousarray(spatial_first), axes=(0, 1))
     else:
-        half = xp.fft.rfftn(x, axes=(1, 2))
+        half = xp.fft.rfftn(spatial_first.contiguous(), axes=(0, 1))
     if is_torch_array(half):
         import torch
 
         rows, cols = (torch.as_tensor(i, device=half.device) for i in (rows, cols))
-    data = xp.permute_dims(half, (1, 2, 0, 3))[rows, cols]  # gathered into a new (F, n, c)
-    del half
-    # A column equal in every example becomes exactly zero, not rounding residue that a
-    # rank test could mistake for a direction (as replens.measures._subspace.centre).
-    constant = xp.all(data == data[:, 0:1, :], axis=1)
-    data -= xp.mean(data, axis=1, keepdims=True)
-    if bool(xp.any(constant)):
-        data = xp.where(constant[:, None, :], xp.zeros_like(data), data)
-    return data
+    return half[rows, cols]  # gathered into a new (F, n, c)
 
 
 # ------------------------------------------------------------------------------ the bases
