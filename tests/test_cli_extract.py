@@ -188,6 +188,8 @@ def test_hf_model_on_sentences_matches_extract_hf(runner, tmp_path):
         (["_cli_models:mlp", "{x}", "--weights", "{garbage}"], r"could not read the weights file"),
         (["_cli_models:mlp", "{x}", "--out", "{garbage}"], r"is a file, not an activation cache folder"),
         (["hf:no_such_folder", "{text}"], r"no such transformers model folder .*: no_such_folder"),
+        (["_cli_models:mlp", "{x}", "--device", "gpu7"], r"--device 'gpu7' is not a device torch knows"),
+        (["_cli_models:mlp", "missing.npy", "--device", "warp"], r"--device 'warp' is not a device"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(runner, tmp_path, monkeypatch, x_npy, arguments, message):
@@ -206,6 +208,22 @@ def test_user_errors_print_one_line_and_exit_2(runner, tmp_path, monkeypatch, x_
     monkeypatch.chdir(tmp_path)
     error = one_error_line(runner.invoke(main, ["extract", *filled]))
     assert re.search(message, error), error
+
+
+def test_device_option_runs_the_model_there(runner, x_npy, tmp_path):
+    # cpu always; a CUDA device where there is one, else the one-line error before any work.
+    out = tmp_path / "on_cpu"
+    result = runner.invoke(main, ["extract", "_cli_models:mlp", str(x_npy), "--device", "cpu", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert_cache_equals(out, reference())
+    gpu = runner.invoke(main, ["extract", "_cli_models:mlp", str(x_npy), "--device", "cuda", "--out",
+                               str(tmp_path / "on_gpu")])
+    if torch.cuda.is_available():
+        assert gpu.exit_code == 0, gpu.output
+        assert_cache_equals(tmp_path / "on_gpu", reference())
+    else:
+        assert "--device cuda: this torch" in one_error_line(gpu) and "sees no CUDA device" in gpu.output
+        assert not (tmp_path / "on_gpu").exists()
 
 
 def test_torchvision_spec_gives_a_clear_error_without_torchvision(runner, x_npy, tmp_path):

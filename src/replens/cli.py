@@ -159,12 +159,14 @@ def compare_command(activations_a: Path, activations_b: Path | None, measure_nam
 @click.option("--chunk-size", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Examples per chunk written to the cache: memory is bounded by it, and an interrupted "
                    "run resumes at the first chunk not written.")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where the model runs: cpu, cuda, cuda:N, mps. Activations are stored on the host.")
 @click.option("--overwrite", is_flag=True, help="Replace a cache made from other inputs instead of failing.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.pass_context
 def extract_command(ctx: click.Context, model_spec: str, data_spec: str, out: Path, layers: Sequence[str],
                     weights: Path | None, pool: str | None, dtype: str, batch_size: int, chunk_size: int,
-                    overwrite: bool, progress: bool | None) -> None:
+                    device: str, overwrite: bool, progress: bool | None) -> None:
     """Run MODEL over DATA and store the chosen layers' activations in the cache folder --out.
 
     \b
@@ -180,11 +182,13 @@ def extract_command(ctx: click.Context, model_spec: str, data_spec: str, out: Pa
     --dtype is resumed (or left as it is when complete); one made otherwise is an error
     unless --overwrite. Prints the cache folder on stdout, for `replens compare`.
     """
-    from .activations.specs import check_data_for_model, load_data, load_model, parse_model_spec
+    from .activations.specs import (check_data_for_model, check_device, load_data, load_model, move_model,
+                                    parse_model_spec)
 
     started = time.perf_counter()
     spec = parse_model_spec(model_spec)
     pool = _extract_pool(pool, spec.kind)
+    check_device(device)
     _search_current_directory()
     data = load_data(data_spec)
     check_data_for_model(data, spec)
@@ -195,7 +199,7 @@ def extract_command(ctx: click.Context, model_spec: str, data_spec: str, out: Pa
     try:
         cache = _check_existing_cache(out, inputs_hash, overwrite)
         if cache is None:
-            model = load_model(spec, weights)
+            model = move_model(load_model(spec, weights), device)
             if spec.kind == "torchvision" and weights is None:
                 _log(f"note: {spec} has random weights; pass --weights FILE for trained ones")
             cache = _run_extraction(spec, model, data, out, layers=layers, pool=pool, dtype=dtype,

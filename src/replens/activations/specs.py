@@ -123,6 +123,38 @@ def load_model(spec: str | ModelSpec, weights: str | Path | None = None) -> Any:
     return model
 
 
+def check_device(device: str) -> Any:
+    """The torch.device that `device` ("cpu", "cuda", "cuda:1", "mps", ...) names, if usable here.
+
+    Raises UnknownOptionError for a device string torch does not know, and ReplensError when
+    the device is not available here (no GPU, a CPU-only torch build).
+    """
+    import torch
+
+    try:
+        target = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise UnknownOptionError(f"--device {device!r} is not a device torch knows ({_first_line(exc)}); "
+                                 f"use cpu, cuda, cuda:N or mps.") from exc
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ReplensError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA device; "
+                           f"use --device cpu, or a CUDA build of torch on a GPU machine.")
+    if target.type == "cuda" and target.index is not None and target.index >= torch.cuda.device_count():
+        raise ReplensError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here.")
+    if target.type == "mps" and not torch.backends.mps.is_available():
+        raise ReplensError(f"--device {device}: this machine has no usable MPS device; use --device cpu.")
+    return target
+
+
+def move_model(model: Any, device: str) -> Any:
+    """`model` moved to `device`, checked with :func:`check_device` first."""
+    target = check_device(device)
+    try:
+        return model.to(target)
+    except (RuntimeError, AssertionError) as exc:
+        raise ReplensError(f"cannot move the model to {device}: {_first_line(exc)}") from exc
+
+
 def load_tokenizer(spec: str | ModelSpec) -> Any:
     """The tokenizer saved in the folder of an ``hf:PATH`` model, read offline."""
     parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
