@@ -100,6 +100,17 @@ def test_gram_space_in_row_blocks_equals_the_pair_functions(budget):
                                    atol=1e-10, err_msg=measure)
 
 
+def test_progress_bars_on_stderr_only_when_asked(capsys):
+    a, b = _network(4, n=60, widths=(50, 70)), _network(5, n=60, widths=(40, 90))
+    rl.compare(a, b, measures=("linear_cka", "cca_r2"), progress=True, memory_budget=4 * 60 * 8 * 7)
+    shown = capsys.readouterr()
+    assert shown.out == ""
+    assert "replens compare (Gram rows)" in shown.err and "60/60" in shown.err  # blocks of 7 rows
+    assert "replens compare" in shown.err and "4/4" in shown.err                # the pairs
+    rl.compare(a, b, measures=("linear_cka", "cca_r2"), progress=False)
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("block_rows", [1, 7, 59, 60, 1000])
 def test_gram_inner_products_equal_dense_gram_products(block_rows):
     from replens.measures.cka import gram_inner_products

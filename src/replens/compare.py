@@ -202,6 +202,7 @@ def _gram_block_rows(n: int, layers: int, itemsize: int, budget: int) -> int:
 def _fill_linear_gram(
     values: np.ndarray, names: tuple[str, ...], xp: Any, matrices_a: list[Array],
     matrices_b: list[Array] | None, names_a: list[str], names_b: list[str], itemsize: int, budget: int,
+    progress: bool | None,
 ) -> tuple[str, ...]:
     """Linear CKA (biased and debiased) and linear HSIC for every pair, in Gram space.
 
@@ -216,8 +217,14 @@ def _fill_linear_gram(
         centre_informative(xp, m, f"reps_b[{name!r}]") for m, name in zip(matrices_b, names_b)]
     n = int(centred_a[0].shape[0])
     layers = len(centred_a) + (0 if centred_b is None else len(centred_b))
-    cross, self_a, self_b = gram_inner_products(
-        xp, centred_a, centred_b, block_rows=_gram_block_rows(n, layers, itemsize, budget))
+    bar = _progress_bar(n, progress, desc="replens compare (Gram rows)", unit="row")
+    try:
+        cross, self_a, self_b = gram_inner_products(
+            xp, centred_a, centred_b, block_rows=_gram_block_rows(n, layers, itemsize, budget),
+            on_rows=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
     norms_a = [xp.sum(c * c, axis=1) for c in centred_a]
     norms_b = norms_a if centred_b is None else [xp.sum(c * c, axis=1) for c in centred_b]
     debiased_a = [debiased_hsic_term(t, v, v, xp, n) for t, v in zip(self_a, norms_a)]
@@ -275,13 +282,14 @@ def _regression_r2(xp: Any, target: Any, predictor: Any) -> float:
     return min(1.0, float(xp.sum(explained * explained)) / total)
 
 
-def _progress_bar(total: int, progress: bool | None) -> Any:
+def _progress_bar(total: int, progress: bool | None, *, desc: str = "replens compare",
+                  unit: str = "pair") -> Any:
     enabled = sys.stderr.isatty() if progress is None else bool(progress)
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="replens compare", unit="pair", file=sys.stderr)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr)
 
 
 def compare(
@@ -379,7 +387,7 @@ def compare(
         done: tuple[str, ...] = ()
         if options.space == "gram":
             done = _fill_linear_gram(values, names, xp, matrices_a, None if reps_b is None else matrices_b,
-                                     names_a, names_b, itemsize, budget)
+                                     names_a, names_b, itemsize, budget, progress)
         _fill(values, tuple(name for name in names if name not in done), xp, matrices_a, matrices_b,
               names_a, names_b, symmetric_input=reps_b is None,
               prepared=_PreparedLayers(xp, budget, options), progress=progress, rows=names)

@@ -238,7 +238,8 @@ def cka_from_hsic(cross: float, self_x: float, self_y: float, debiased: bool) ->
 
 
 def gram_inner_products(
-    xp: Any, left: Sequence[Array], right: Sequence[Array] | None = None, *, block_rows: int
+    xp: Any, left: Sequence[Array], right: Sequence[Array] | None = None, *, block_rows: int,
+    on_rows: Callable[[int], Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frobenius inner products of linear Gram matrices, built one row block at a time.
 
@@ -252,7 +253,8 @@ def gram_inner_products(
     block to its right twice, and their inner products across layers taken with one matrix
     product per block. Cost ``n^2 (sum_i p_i) / 2`` multiply-adds for the Gram rows (as one
     symmetric rank-k update per layer) plus ``n^2 / 2`` per pair; memory
-    ``layers x block_rows x n`` numbers.
+    ``layers x block_rows x n`` numbers. ``on_rows(k)`` is called after each block of k rows
+    (a progress bar's update).
     """
     layers = list(left) + ([] if right is None else list(right))
     n_left, n = len(left), int(layers[0].shape[0])
@@ -275,6 +277,8 @@ def gram_inner_products(
             else:
                 total += weight * to_numpy(block[:n_left] @ block[n_left:].T)
                 self_terms += weight * to_numpy(xp.sum(block * block, axis=1))
+        if on_rows is not None:
+            on_rows(stop - start)
     if right is None:
         return total, np.diag(total).copy(), np.diag(total).copy()
     return total, self_terms[:n_left], self_terms[n_left:]
