@@ -190,6 +190,7 @@ def test_hf_model_on_sentences_matches_extract_hf(runner, tmp_path):
         (["hf:no_such_folder", "{text}"], r"no such transformers model folder .*: no_such_folder"),
         (["_cli_models:mlp", "{x}", "--device", "gpu7"], r"--device 'gpu7' is not a device torch knows"),
         (["_cli_models:mlp", "missing.npy", "--device", "warp"], r"--device 'warp' is not a device"),
+        (["_cli_models:mlp", "{x}", "--device", "mps"], r"--device mps: this machine has no usable MPS device"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(runner, tmp_path, monkeypatch, x_npy, arguments, message):
@@ -224,6 +225,18 @@ def test_device_option_runs_the_model_there(runner, x_npy, tmp_path):
     else:
         assert "--device cuda: this torch" in one_error_line(gpu) and "sees no CUDA device" in gpu.output
         assert not (tmp_path / "on_gpu").exists()
+
+
+def test_a_model_that_cannot_be_moved_gives_one_clear_error():
+    from replens.activations.specs import move_model
+
+    class Stuck(torch.nn.Linear):
+        def to(self, *args, **kwargs):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+
+    with pytest.raises(ReplensError, match=r"^cannot move the model to cpu: CUDA out of memory\. "
+                                           r"Tried to allocate 2\.00 GiB\. Free memory on that device or choose another --device\.$"):
+        move_model(Stuck(2, 2), "cpu")
 
 
 def test_torchvision_spec_gives_a_clear_error_without_torchvision(runner, x_npy, tmp_path):

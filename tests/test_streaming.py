@@ -74,6 +74,17 @@ def streamed_cca(estimator):
                           estimator.pwcca())
 
 
+def assert_exact_estimators_match(x_fed, y_fed, sizes, x, y, tol):
+    """Streamed biased and debiased linear CKA and CCA of (x_fed, y_fed) in batches of `sizes`
+    equal the in-memory values on (x, y) to `tol`."""
+    biased, debiased, cca = streaming.LinearCKA(), streaming.LinearCKA(debiased=True), streaming.CCA()
+    for estimator in (biased, debiased, cca):
+        feed(estimator, x_fed, y_fed, sizes)
+    close(biased.compute(), rl.cka(x, y), tol)
+    close(debiased.compute(), rl.cka(x, y, debiased=True), tol)
+    close(streamed_cca(cca), in_memory_cca(x, y), tol)
+
+
 # ----------------------------------------------------------------------------- exactness
 
 
@@ -107,12 +118,7 @@ def test_any_batching_equals_in_memory(seed, cuts):
     x, y = pair(seed, n=80, p1=4, p2=3)
     edges = [0, *sorted(set(cuts)), 80]
     sizes = [b - a for a, b in zip(edges, edges[1:])]
-    biased, debiased, cca = streaming.LinearCKA(), streaming.LinearCKA(debiased=True), streaming.CCA()
-    for estimator in (biased, debiased, cca):
-        feed(estimator, x, y, sizes)
-    close(biased.compute(), rl.cka(x, y), 1e-10)
-    close(debiased.compute(), rl.cka(x, y, debiased=True), 1e-10)
-    close(streamed_cca(cca), in_memory_cca(x, y), 1e-10)
+    assert_exact_estimators_match(x, y, sizes, x, y, 1e-10)
 
 
 def test_rank_deficient_and_constant_columns_match_in_memory():
@@ -221,12 +227,7 @@ def test_large_offsets_keep_precision():
     x, y = pair(5)
     shifted_x, shifted_y = x + 1e6, y + 1e6
     sizes = batch_sizes(5, len(x))
-    biased, debiased, cca = streaming.LinearCKA(), streaming.LinearCKA(debiased=True), streaming.CCA()
-    for estimator in (biased, debiased, cca):
-        feed(estimator, shifted_x, shifted_y, sizes)
-    close(biased.compute(), rl.cka(x, y), 1e-8)
-    close(debiased.compute(), rl.cka(x, y, debiased=True), 1e-8)
-    close(streamed_cca(cca), in_memory_cca(x, y), 1e-8)
+    assert_exact_estimators_match(shifted_x, shifted_y, sizes, x, y, 1e-8)
     minibatch, reference = streaming.MinibatchCKA(), streaming.MinibatchCKA()
     for start in range(0, len(x), 40):
         minibatch.update(shifted_x[start:start + 40], shifted_y[start:start + 40])

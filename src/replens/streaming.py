@@ -83,7 +83,13 @@ from .errors import (
 )
 from .measures._subspace import centre
 from .measures.cca import SVCCA_RULES, CCAResult, SVCCAResult, kept_directions, warn_if_uninformative
-from .measures.cka import cka_from_hsic, frobenius_inner, kernel_space, squared_frobenius
+from .measures.cka import (
+    cka_from_hsic,
+    debiased_hsic_from_sums,
+    frobenius_inner,
+    kernel_space,
+    squared_frobenius,
+)
 
 __all__ = ["LinearCKA", "CCA", "MinibatchCKA"]
 
@@ -407,20 +413,15 @@ def _check_mergeable(estimator: Any, other: Any) -> None:
 # ----------------------------------------------------------------------------- linear CKA
 
 
-def _debiased_hsic_term(dot: float, cross: float, trace_a: float, trace_b: float, n: int) -> float:
-    """``n (n - 3)`` times Song et al.'s unbiased HSIC for centred linear kernels."""
-    return dot - n / (n - 2) * cross + trace_a * trace_b / ((n - 1) * (n - 2))
-
-
 def _linear_cka(m: _Moments, debiased: bool) -> float:
     dot_xy = float(np.sum(m.ab * m.ab))
     dot_xx, dot_yy = float(np.sum(m.aa * m.aa)), float(np.sum(m.bb * m.bb))
     if debiased:
         n, s = m.n, m.norms
         trace_x, trace_y = float(np.trace(m.aa)), float(np.trace(m.bb))
-        cross = _debiased_hsic_term(dot_xy, float(s.uv), trace_x, trace_y, n)
-        self_x = _debiased_hsic_term(dot_xx, float(s.uu), trace_x, trace_x, n)
-        self_y = _debiased_hsic_term(dot_yy, float(s.vv), trace_y, trace_y, n)
+        cross = debiased_hsic_from_sums(dot_xy, float(s.uv), trace_x, trace_y, n)
+        self_x = debiased_hsic_from_sums(dot_xx, float(s.uu), trace_x, trace_x, n)
+        self_y = debiased_hsic_from_sums(dot_yy, float(s.vv), trace_y, trace_y, n)
         return cka_from_hsic(cross, self_x, self_y, debiased=True)
     return cka_from_hsic(dot_xy, dot_xx, dot_yy, debiased=False)
 
@@ -727,7 +728,7 @@ def _unbiased_linear_hsic(xp: Any, x: Array, y: Array) -> tuple[float, float, fl
     trace_x, trace_y = float(xp.sum(u)), float(xp.sum(v))
     pairs = ((u, v, trace_x, trace_y), (u, u, trace_x, trace_x), (v, v, trace_y, trace_y))
     return tuple(
-        _debiased_hsic_term(dot, float(norms_a @ norms_b), t_a, t_b, b) / (b * (b - 3))
+        debiased_hsic_from_sums(dot, float(norms_a @ norms_b), t_a, t_b, b) / (b * (b - 3))
         for dot, (norms_a, norms_b, t_a, t_b) in zip(dots, pairs))
 
 

@@ -140,7 +140,9 @@ def check_device(device: str) -> Any:
         raise ReplensError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA device; "
                            f"use --device cpu, or a CUDA build of torch on a GPU machine.")
     if target.type == "cuda" and target.index is not None and target.index >= torch.cuda.device_count():
-        raise ReplensError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here.")
+        count = torch.cuda.device_count()
+        raise ReplensError(f"--device {device}: only {count} CUDA device(s) here; use cuda:0 to "
+                           f"cuda:{count - 1}.")
     if target.type == "mps" and not torch.backends.mps.is_available():
         raise ReplensError(f"--device {device}: this machine has no usable MPS device; use --device cpu.")
     return target
@@ -152,7 +154,8 @@ def move_model(model: Any, device: str) -> Any:
     try:
         return model.to(target)
     except (RuntimeError, AssertionError) as exc:
-        raise ReplensError(f"cannot move the model to {device}: {_first_line(exc)}") from exc
+        raise ReplensError(f"cannot move the model to {device}: {_first_line(exc)}. Free memory on that "
+                           f"device or choose another --device.") from exc
 
 
 def load_tokenizer(spec: str | ModelSpec) -> Any:

@@ -143,12 +143,22 @@ class KernelLayer:
 def debiased_hsic_term(dot: float, norms_a: Array, norms_b: Array, xp: Any, n: int) -> float:
     """``n (n - 3) HSIC_unbiased`` from linear-kernel terms on centred features.
 
-    With centred features ``K 1 = 0``, so Song et al.'s estimator reduces to
-    ``tr(K L) - n/(n-2) diag(K).diag(L) + tr(K) tr(L) / ((n-1)(n-2))``.
+    `norms_a`, `norms_b` are the Gram diagonals ``diag(K)``, ``diag(L)``; see
+    :func:`debiased_hsic_from_sums` for the formula.
     """
-    cross = to_float(xp.sum(norms_a * norms_b))
-    trace_a, trace_b = to_float(xp.sum(norms_a)), to_float(xp.sum(norms_b))
-    return dot - n / (n - 2) * cross + trace_a * trace_b / ((n - 1) * (n - 2))
+    return debiased_hsic_from_sums(dot, to_float(xp.sum(norms_a * norms_b)),
+                                   to_float(xp.sum(norms_a)), to_float(xp.sum(norms_b)), n)
+
+
+def debiased_hsic_from_sums(dot: float, diagonal_dot: float, trace_a: float, trace_b: float,
+                            n: int) -> float:
+    """``n (n - 3) HSIC_unbiased`` (Song et al. 2012) of centred linear kernels, from sums.
+
+    With centred features ``K 1 = 0``, so the estimator reduces to
+    ``tr(K L) - n/(n-2) diag(K).diag(L) + tr(K) tr(L) / ((n-1)(n-2))``, with ``dot = tr(K L)``
+    and ``diagonal_dot = diag(K).diag(L)``.
+    """
+    return dot - n / (n - 2) * diagonal_dot + trace_a * trace_b / ((n - 1) * (n - 2))
 
 
 def frobenius_inner(xp: Any, a: Array, b: Array) -> float:

@@ -142,12 +142,16 @@ def _check_sequence(value: Any, argument: str, expected: str) -> None:
                            f"Wrap a single item in a list: {argument}=[...].")
 
 
+def _unpack(entry: Any, argument: str, length: int, expected: str) -> Sequence[Any]:
+    """`entry` if it is a tuple or list of `length` items, else a ReplensError naming `expected`."""
+    if not isinstance(entry, Sequence) or isinstance(entry, str) or len(entry) != length:
+        raise ReplensError(f"{argument} must be {expected}; got {type(entry).__name__} ({entry!r:.60}).")
+    return entry
+
+
 def _check_matrix_entry(entry: Any, index: int) -> None:
     argument = f"matrices[{index}]"
-    if not isinstance(entry, Sequence) or isinstance(entry, str) or len(entry) != 3:
-        raise ReplensError(f"{argument} must be a (caption, SimilarityMatrix, measure name) triple; "
-                           f"got {type(entry).__name__} ({entry!r:.60}).")
-    caption, matrix, measure = entry
+    caption, matrix, measure = _unpack(entry, argument, 3, "a (caption, SimilarityMatrix, measure name) triple")
     _check_text(caption, f"{argument}[0] (the caption)")
     if not isinstance(matrix, SimilarityMatrix):
         raise ReplensError(f"{argument}[1] must be a SimilarityMatrix (from replens.compare); "
@@ -160,10 +164,7 @@ def _check_matrix_entry(entry: Any, index: int) -> None:
 
 def _check_table_entry(entry: Any, index: int) -> None:
     argument = f"tables[{index}]"
-    if not isinstance(entry, Sequence) or isinstance(entry, str) or len(entry) != 2:
-        raise ReplensError(f"{argument} must be a (caption, pandas.DataFrame) pair; "
-                           f"got {type(entry).__name__} ({entry!r:.60}).")
-    caption, frame = entry
+    caption, frame = _unpack(entry, argument, 2, "a (caption, pandas.DataFrame) pair")
     _check_text(caption, f"{argument}[0] (the caption)")
     import pandas as pd
 
