@@ -8,6 +8,7 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
@@ -26,3 +27,17 @@ settings.register_profile(
 # More examples on demand: HYPOTHESIS_PROFILE=thorough pytest tests/test_properties.py
 settings.register_profile("thorough", parent=settings.get_profile("replens"), max_examples=300)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replens"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda: needs a CUDA device; skipped with that reason where there is none")
+
+
+def pytest_collection_modifyitems(config, items):
+    """One CUDA marker for the suite: ``@pytest.mark.cuda`` tests skip cleanly without a GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)

@@ -11,25 +11,23 @@ import torch
 
 import replens as rl
 
-MEASURES = {
+from _measures import PAIR_FUNCTIONS, with_variants
+
+# Pair-function options and outputs beyond the registry's defaults (not registered measures):
+# canonical-correlation vectors, other SVCCA rules, kernels, estimators and bandwidths.
+VARIANTS = {
     "cca.rho": lambda x, y, **kw: rl.cca(x, y, **kw).rho,
-    "cca.mean_rho": lambda x, y, **kw: rl.cca(x, y, **kw).mean_rho,
-    "cca.r2": lambda x, y, **kw: rl.cca(x, y, **kw).r2,
     "svcca.rho": lambda x, y, **kw: rl.svcca(x, y, **kw).rho,
     "svcca.rho[singular_values]": lambda x, y, **kw: rl.svcca(x, y, rule="singular_values", **kw).rho,
     "svcca.rho[keep=3]": lambda x, y, **kw: rl.svcca(x, y, keep=3, **kw).rho,
-    "pwcca": lambda x, y, **kw: rl.pwcca(x, y, **kw),
-    "linear_regression_r2": lambda x, y, **kw: rl.linear_regression_r2(x, y, **kw),
-    "cka": lambda x, y, **kw: rl.cka(x, y, **kw),
-    "cka.debiased": lambda x, y, **kw: rl.cka(x, y, debiased=True, **kw),
-    "cka.rbf": lambda x, y, **kw: rl.cka(x, y, kernel="rbf", **kw),
     "cka.rbf.debiased": lambda x, y, **kw: rl.cka(x, y, kernel="rbf", debiased=True, **kw),
     "cka.rbf.bw0.5": lambda x, y, **kw: rl.cka(x, y, kernel="rbf", bandwidth=0.5, **kw),
     "cka.callable": lambda x, y, **kw: rl.cka(x, y, kernel=lambda a: a @ a.T, **kw),
-    "hsic": lambda x, y, **kw: rl.hsic(x, y, **kw),
     "hsic.debiased": lambda x, y, **kw: rl.hsic(x, y, debiased=True, **kw),
     "hsic.rbf": lambda x, y, **kw: rl.hsic(x, y, kernel="rbf", **kw),
 }
+# Every registered measure (rl.measure(name, **options)(X, Y)), then the variants.
+MEASURES = with_variants(PAIR_FUNCTIONS, VARIANTS)
 ALL = sorted(MEASURES)
 
 # (n, p1, p2): tall (feature-space / Gram-basis paths) and wide (Gram-matrix / SVD paths;

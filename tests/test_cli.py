@@ -133,3 +133,193 @@ def test_demo_quick_writes_the_sanity_check_and_report(runner, tmp_path):
     assert "linear_cka" in result.output and "paper" in result.output.lower()
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 6 and "<script" not in html
+
+
+# ---------------------------------------------------------------- measures with options, and your own
+
+MY_MEASURES = '''
+import numpy as np
+import replens as rl
+
+
+def mean_corr(x, y):
+    """Squared correlation of the two layers' mean activations."""
+    return float(np.corrcoef(x.mean(axis=1), y.mean(axis=1))[0, 1] ** 2)
+
+
+@rl.register_measure("cli_test_overlap", bounds=(0.0, 1.0), symmetric=True)
+def overlap(x, y):
+    return 0.25
+
+
+narrow_rbf = rl.measure("rbf_cka", bandwidth=0.25)
+CONSTANT = 3
+'''
+
+
+@pytest.fixture()
+def my_measures(tmp_path, monkeypatch):
+    """A module my_measures.py in the current folder, forgotten (and unregistered) afterwards."""
+    import sys
+
+    (tmp_path / "my_measures.py").write_text(MY_MEASURES)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    yield
+    sys.modules.pop("my_measures", None)
+    if "cli_test_overlap" in {info.name for info in rl.measures()}:
+        rl.unregister_measure("cli_test_overlap")
+
+
+def test_option_values_are_parsed_as_numbers_bools_none_or_text():
+    from replens.cli._measure_spec import parse_option_value
+
+    assert [parse_option_value(v) for v in ("3", "-2", "0.5", "1e-3", "true", "False", "none", "None",
+                                            "singular_values")] == [3, -2, 0.5, 1e-3, True, False, None,
+                                                                    None, "singular_values"]
+    assert type(parse_option_value("3")) is int and type(parse_option_value("3.0")) is float
+
+
+def test_measure_specs_give_configured_measures():
+    from replens.cli._measure_spec import parse_measure_spec
+
+    assert parse_measure_spec("linear_cka") == rl.measure("linear_cka")
+    rbf = parse_measure_spec("rbf_cka:bandwidth=0.5")
+    assert rbf == rl.measure("rbf_cka", bandwidth=0.5) and rbf.label == "rbf_cka(bandwidth=0.5)"
+    svcca = parse_measure_spec("svcca_mean_rho:threshold=0.95, rule=singular_values")
+    assert svcca.options["threshold"] == 0.95 and svcca.options["rule"] == "singular_values"
+    assert parse_measure_spec("svcca_r2:keep=3").options["keep"] == 3
+
+
+def test_compare_with_measure_options_writes_labels_and_options(runner, two_networks, tmp_path):
+    path_a, path_b, nets = two_networks
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["compare", str(path_a), str(path_b), "-m", "rbf_cka:bandwidth=0.5",
+                                  "-m", "svcca_mean_rho:threshold=0.95,rule=singular_values", "-m", "linear_cka",
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "similarities.csv")
+    labels = ["rbf_cka(bandwidth=0.5)", "svcca_mean_rho(threshold=0.95, rule=singular_values)", "linear_cka"]
+    assert list(dict.fromkeys(table.measure)) == labels
+    row = table[(table.measure == labels[0]) & (table.layer_a == "layer1") & (table.layer_b == "<b>layer2</b>")]
+    expected = rl.cka(nets[0]["layer1"], nets[1]["<b>layer2</b>"], kernel="rbf", bandwidth=0.5)
+    assert row.value.item() == pytest.approx(expected, abs=1e-10)
+    assert row.value.item() != pytest.approx(rl.cka(nets[0]["layer1"], nets[1]["<b>layer2</b>"], kernel="rbf"),
+                                              abs=1e-6)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(m["name"], m["label"]) for m in manifest["measures"]] == list(zip(
+        ["rbf_cka", "svcca_mean_rho", "linear_cka"], labels))
+    assert manifest["measures"][0]["options"]["bandwidth"] == 0.5
+    assert manifest["measures"][1]["options"] == {**rl.measure("svcca_mean_rho").options, "threshold": 0.95,
+                                                  "rule": "singular_values"}
+    assert manifest["options"]["measures"] == labels
+    assert (out / "heatmap_rbf_cka_bandwidth=0.5.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "heatmap_svcca_mean_rho_threshold=0.95_rule=singular_values.png").is_file()
+    html = (out / "report.html").read_text()
+    assert "rbf_cka(bandwidth=0.5)" in html
+
+
+def test_compare_with_a_function_from_a_module(runner, two_networks, tmp_path, my_measures):
+    path_a, path_b, nets = two_networks
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["compare", str(path_a), str(path_b), "-m", "my_measures:mean_corr",
+                                  "-m", "my_measures:overlap", "-m", "my_measures:narrow_rbf", "--out", str(out),
+                                  "--no-report"])
+    assert result.exit_code == 0, result.output
+    import my_measures
+
+    table = pd.read_csv(out / "similarities.csv")
+    assert list(dict.fromkeys(table.measure)) == ["my_measures:mean_corr", "cli_test_overlap",
+                                                  "rbf_cka(bandwidth=0.25)"]
+    row = table[(table.measure == "my_measures:mean_corr") & (table.layer_a == "<b>layer2</b>")
+                & (table.layer_b == "layer1")]
+    assert row.value.item() == pytest.approx(my_measures.mean_corr(nets[0]["<b>layer2</b>"], nets[1]["layer1"]),
+                                             abs=1e-12)
+    assert (table[table.measure == "cli_test_overlap"].value == 0.25).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["measures"][0] == {"name": "my_measures:mean_corr", "label": "my_measures:mean_corr",
+                                       "options": {}}
+    assert (out / "heatmap_my_measures_mean_corr.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("rbf_cka:bandwidth", r"-m 'rbf_cka:bandwidth': 'bandwidth' is not option=value; write "
+                              r"-m rbf_cka:option=value"),
+        ("rbf_cka:", r"'' is not option=value.*or -m rbf_cka for the defaults"),
+        ("rbf_cka:width=2", r"-m rbf_cka:width=2: measure 'rbf_cka' has no option 'width'; its options are: "
+                            r"bandwidth \(default 1\.0\)"),
+        ("rbf_cka:bandwidth=-1", r"-m rbf_cka:bandwidth=-1: bandwidth must be"),
+        ("rbf_cka:bandwidth=0.5,bandwidth=0.4", r"sets bandwidth twice; give each option once"),
+        ("rbf_ckaa:bandwidth=0.5", r"'rbf_ckaa' is not a registered measure name.*Did you mean rbf_cka\?"),
+        ("cosine", r"measure must be one of .*'linear_cka'.*package\.module:function"),
+        ("a b", r"-m 'a b' is not a measure spec; use NAME"),
+        ("nope_module:score", r"-m nope_module:score: cannot import module 'nope_module': check the spelling"
+                              r".*'nope_module' is not a measure name either"),
+        ("my_measures:missing", r"-m my_measures:missing: module 'my_measures' has no 'missing'"),
+        ("my_measures:CONSTANT", r"'CONSTANT' is a int; it must be a function f\(X, Y\) -> float"),
+    ],
+)
+def test_bad_measure_specs_print_one_line_and_exit_2(runner, two_networks, tmp_path, my_measures, spec,
+                                                     message):
+    path_a, _, _ = two_networks
+    result = runner.invoke(main, ["compare", str(path_a), "-m", spec, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("replens: error: "), result.output
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_measures_lists_the_options_with_defaults(runner):
+    lines = runner.invoke(main, ["measures"]).output.splitlines()
+    assert "options" in lines[0].split()
+    rbf = next(line for line in lines if line.startswith("rbf_cka"))
+    svcca = next(line for line in lines if line.startswith("svcca_mean_rho"))
+    assert "bandwidth=1.0" in rbf
+    assert "threshold=0.99, rule=variance, keep=None" in svcca
+
+
+def test_usage_errors_are_one_line(runner, two_networks):
+    path_a, _, _ = two_networks
+    result = runner.invoke(main, ["compare", str(path_a)], prog_name="replens")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("replens: error: Missing option '--out'. See 'replens compare --help'.")
+    result = runner.invoke(main, ["--no-such-flag"], prog_name="replens")
+    assert result.exit_code == 2
+    assert result.output.strip() == "replens: error: No such option '--no-such-flag'. See 'replens --help'."
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["demo", "--seeds", "3", "pair"], r"--seeds applies to `replens demo` itself, not to `replens demo pair`"),
+        (["demo", "--pretrained", "--conv", "mean_pool"], r"--conv applies to the sanity check, not to --pretrained"),
+        (["demo", "--no-progress"], r"--progress applies to --pretrained only"),
+        (["demo", "--quick", "--seeds", "3", "pair"], r"--quick and --seeds apply to `replens demo` itself"),
+    ],
+)
+def test_demo_refuses_options_that_would_do_nothing(runner, tmp_path, arguments, message):
+    result = runner.invoke(main, arguments if arguments[-1] == "pair"
+                           else [*arguments, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert re.search(message, result.output), result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_extract_batch_size_default_is_the_librarys():
+    from replens.activations import DEFAULT_BATCH_SIZE
+    from replens.cli.extract import extract_command
+
+    option = next(param for param in extract_command.params if param.name == "batch_size")
+    assert option.default == DEFAULT_BATCH_SIZE
+
+
+def test_importing_the_zoo_imports_neither_torch_nor_sklearn():
+    import subprocess
+    import sys
+
+    code = "import sys, replens.zoo; print(any(m.startswith(('torch', 'sklearn')) for m in sys.modules))"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "False"

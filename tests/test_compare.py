@@ -9,18 +9,16 @@ import pytest
 
 import replens as rl
 
-PAIR_FUNCTIONS = {
-    "linear_cka": lambda a, b: rl.cka(a, b),
-    "debiased_linear_cka": lambda a, b: rl.cka(a, b, debiased=True),
-    "rbf_cka": lambda a, b: rl.cka(a, b, kernel="rbf", bandwidth=0.5),
-    "linear_hsic": lambda a, b: rl.hsic(a, b),
-    "cca_mean_rho": lambda a, b: rl.cca(a, b).mean_rho,
-    "cca_r2": lambda a, b: rl.cca(a, b).r2,
-    "svcca_mean_rho": lambda a, b: rl.svcca(a, b, threshold=0.95).mean_rho,
-    "svcca_r2": lambda a, b: rl.svcca(a, b, threshold=0.95).r2,
-    "pwcca": rl.pwcca,
-    "linear_regression_r2": rl.linear_regression_r2,
-}
+from _measures import INFO, NAMES
+
+# compare's keyword options, and the options of the bare names they configure (compare's
+# documented rule: rbf_bandwidth for "rbf_cka", svcca_threshold for "svcca_mean_rho" and
+# "svcca_r2"). Every other registered measure takes its defaults.
+COMPARE_OPTIONS = {"rbf_bandwidth": 0.5, "svcca_threshold": 0.95}
+CONFIGURED_BY_COMPARE = {"rbf_cka": {"bandwidth": 0.5}, "svcca_mean_rho": {"threshold": 0.95},
+                         "svcca_r2": {"threshold": 0.95}}
+# Every registered measure, as the pair function compare's entries must equal.
+PAIR_FUNCTIONS = {name: rl.measure(name, **CONFIGURED_BY_COMPARE.get(name, {})) for name in NAMES}
 ALL_MEASURES = tuple(PAIR_FUNCTIONS)
 
 
@@ -41,7 +39,7 @@ def _expected(layers_a, layers_b, measure):
 
 
 def _compare(*args, **kwargs):
-    return rl.compare(*args, progress=False, rbf_bandwidth=0.5, svcca_threshold=0.95, **kwargs)
+    return rl.compare(*args, progress=False, **COMPARE_OPTIONS, **kwargs)
 
 
 def test_every_entry_equals_the_pair_function_for_two_networks():
@@ -49,6 +47,7 @@ def test_every_entry_equals_the_pair_function_for_two_networks():
     m = _compare(a, b, measures=ALL_MEASURES)
     assert m.values.shape == (len(ALL_MEASURES), 4, 3)
     assert m.values.dtype == np.float64
+    assert m.measures == tuple(PAIR_FUNCTIONS[name].label for name in ALL_MEASURES)
     for measure in ALL_MEASURES:
         np.testing.assert_allclose(m[measure], _expected(a, b, measure), rtol=0, atol=1e-10,
                                    err_msg=measure)
@@ -62,6 +61,9 @@ def test_self_comparison_fills_both_triangles_including_asymmetric_measures():
                                    err_msg=measure)
     assert np.allclose(np.diag(m["linear_cka"]), 1.0)
     assert not np.allclose(m["pwcca"], m["pwcca"].T)  # asymmetric, and both halves computed
+    for measure in ALL_MEASURES:  # so is every measure not declared symmetric
+        if not INFO[measure].symmetric:
+            assert not np.allclose(m[measure], m[measure].T), measure
 
 
 def test_layer_order_and_names_are_kept_exactly():
@@ -89,13 +91,13 @@ def test_gram_space_in_row_blocks_equals_the_pair_functions(budget):
     measures = ("linear_cka", "cca_r2", "debiased_linear_cka", "linear_hsic")
     m = _compare(a, b, measures=measures, memory_budget=budget)
     for measure in measures:  # HSIC is unbounded (values ~1e6 here): relative tolerance
-        rtol = 1e-12 if measure == "linear_hsic" else 0
+        rtol = 1e-12 if INFO[measure].bounds[1] is None else 0
         np.testing.assert_allclose(m[measure], _expected(a, b, measure), rtol=rtol, atol=1e-10,
                                    err_msg=measure)
     both = a + [(f"b.{name}", x) for name, x in b]
     itself = _compare(both, measures=measures, memory_budget=budget)
     for measure in measures:
-        rtol = 1e-12 if measure == "linear_hsic" else 0
+        rtol = 1e-12 if INFO[measure].bounds[1] is None else 0
         np.testing.assert_allclose(itself[measure], _expected(both, both, measure), rtol=rtol,
                                    atol=1e-10, err_msg=measure)
 

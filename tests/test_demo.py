@@ -1,4 +1,4 @@
-"""The built-in demo (python -m replens.demo): end to end through main(), and piece by piece."""
+"""The MLP-pair demo (replens demo pair): end to end through the CLI, and piece by piece."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from replens.demo import main  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from replens.cli import main  # noqa: E402
 from replens.demo.compare import cka_matrix, format_matrix, pair_measures  # noqa: E402
-from replens.demo.digits import load_digits_split  # noqa: E402
-from replens.demo.mlp import build_mlp, hidden_activations, train_mlp  # noqa: E402
+from replens.zoo import build_mlp, hidden_activations, load_digits_split, train_mlp  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -34,18 +35,18 @@ def nets(split):
     return [train_mlp(split, seed=s, hidden_widths=WIDTHS, epochs=EPOCHS) for s in (0, 1)]
 
 
+def pair_demo(*argv):
+    """`replens demo pair ARGV...` through click's runner."""
+    return CliRunner().invoke(main, ["demo", "pair", *argv])
+
+
 @pytest.fixture(scope="module")
 def demo_output():
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--epochs", str(EPOCHS), "--seed", "0"])
-    return code, out.getvalue(), err.getvalue()
+    result = pair_demo("--epochs", str(EPOCHS), "--seed", "0")
+    return result.exit_code, result.stdout, result.stderr
 
 
-# ---------------------------------------------------------------- end to end through main()
+# ---------------------------------------------------------------- end to end through the CLI
 
 
 def test_main_exits_zero_and_logs_to_stderr(demo_output):
@@ -111,30 +112,31 @@ def test_main_prints_every_measure_for_last_layers(demo_output):
 
 
 def test_help_describes_options():
-    proc = subprocess.run([sys.executable, "-m", "replens.demo", "--help"], capture_output=True, text=True,
-                          timeout=60)
+    command = "from replens.cli import main; main(prog_name='replens')"
+    proc = subprocess.run([sys.executable, "-c", command, "demo", "pair", "--help"], capture_output=True,
+                          text=True, timeout=60)
     assert proc.returncode == 0
     for option in ("--seed", "--epochs", "--hidden-widths", "--threads"):
         assert option in proc.stdout
 
 
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--hidden-widths", "64,x"], ["--test-fraction", "1.5"]])
-def test_bad_options_exit_2(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    assert "error" in capsys.readouterr().err
+def test_bad_options_exit_2(argv):
+    result = pair_demo(*argv)
+    assert result.exit_code == 2
+    assert "error" in result.stderr
 
 
-def test_dead_layer_reports_error_instead_of_traceback(monkeypatch, capsys):
-    import replens.demo.mlp as mlp
+def test_dead_layer_reports_error_instead_of_traceback(monkeypatch):
+    import replens.demo.pair as pair
 
     def constant_activations(model, x):
         return [("h1", np.zeros((len(x), 4)))]
 
-    monkeypatch.setattr(mlp, "hidden_activations", constant_activations)
-    assert main(["--epochs", "1", "--hidden-widths", "4"]) == 1
-    assert "DegenerateInputError" in capsys.readouterr().err
+    monkeypatch.setattr(pair, "hidden_activations", constant_activations)
+    result = pair_demo("--epochs", "1", "--hidden-widths", "4")
+    assert result.exit_code == 1
+    assert "DegenerateInputError" in result.stderr
 
 
 # ---------------------------------------------------------------- the pieces
@@ -216,11 +218,7 @@ def test_importing_replens_does_not_import_demo_or_torch():
 
 
 def test_main_saves_the_heatmap_when_asked(tmp_path):
-    import contextlib
-    import io
-
     path = tmp_path / "cka.png"
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        code = main(["--epochs", "2", "--plot", str(path), "-q"])
+    code = pair_demo("--epochs", "2", "--plot", str(path), "-q").exit_code
     assert code == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

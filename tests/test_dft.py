@@ -1,4 +1,4 @@
-"""Fourier-domain CCA of conv layers (replens.dft.dft_cca; SVCCA paper sec. 3.1, app. C).
+"""Fourier-domain CCA of conv layers (replens.measures.dft.dft_cca; SVCCA paper sec. 3.1, app. C).
 
 Checked against: google/svcca's ``dft_ccas.fourier_ccas`` (tests/reference_data), Theorem 1
 (brute-force CCA of the flattened layers on a translation-invariant dataset), the
@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import replens as rl
-from replens.dft import DFTCCAResult, dft_cca
+from replens.measures.dft import DFTCCAResult, dft_cca
 
 DATA = Path(__file__).parent / "reference_data"
 CONV_CASES = ["c1_conv_n200_8x8_c16_c24", "c2_conv_resize_n100_8x8_c8_4x4_c12"]
@@ -396,7 +396,7 @@ def test_constant_layer():
 
 
 def test_mirror_frequencies_are_computed_once():
-    from replens.dft import frequency_plan
+    from replens.measures.dft import frequency_plan
 
     # 8x8: 64 locations, of which (0,0), (0,4), (4,0), (4,4) are their own mirrors.
     plan = frequency_plan((8, 8), (8, 8))

@@ -12,19 +12,23 @@ import torch
 import replens as rl
 from replens import errors
 
-FUNCTIONS = {
-    "cca": rl.cca,
-    "svcca": rl.svcca,
-    "pwcca": rl.pwcca,
-    "linear_regression_r2": rl.linear_regression_r2,
-    "cka": rl.cka,
-    "cka.rbf": lambda x, y, **kw: rl.cka(x, y, kernel="rbf", **kw),
-    "cka.debiased": lambda x, y, **kw: rl.cka(x, y, debiased=True, **kw),
-    "hsic": rl.hsic,
+from _measures import INFO, MEASURES, PAIR_FUNCTIONS, pair_function, with_variants
+
+# Pair-function options beyond the registry's defaults (not registered measures): their input
+# checks are tested beside those of every registered measure.
+VARIANTS = {
     "hsic.rbf": lambda x, y, **kw: rl.hsic(x, y, kernel="rbf", **kw),
     "hsic.debiased": lambda x, y, **kw: rl.hsic(x, y, debiased=True, **kw),
 }
+# The fewest examples of each variant (the registered measures' come from their MeasureInfo).
+VARIANT_MIN_EXAMPLES = {"hsic.rbf": 2, "hsic.debiased": 4}
+# Every registered measure (rl.measure(name, **options)(X, Y)), then the variants.
+FUNCTIONS = with_variants(PAIR_FUNCTIONS, VARIANTS)
+MIN_EXAMPLES = with_variants({name: info.min_examples for name, info in INFO.items()}, VARIANT_MIN_EXAMPLES)
 NAMES = sorted(FUNCTIONS)
+# The public pair functions: their options are keyword-only.
+PUBLIC_FUNCTIONS = {"cca": rl.cca, "svcca": rl.svcca, "pwcca": rl.pwcca,
+                    "linear_regression_r2": rl.linear_regression_r2, "cka": rl.cka, "hsic": rl.hsic}
 KERNEL_FUNCTIONS = {"cka": rl.cka, "hsic": rl.hsic}
 
 
@@ -143,7 +147,7 @@ def test_float32_overflow_when_cast_is_a_clear_error():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_one_example(name):
-    with raises(rl.TooFewExamplesError, r"at least (2|4) examples.*got 1 in X \(1, 3\)"):
+    with raises(rl.TooFewExamplesError, rf"at least {MIN_EXAMPLES[name]} examples.*got 1 in X \(1, 3\)"):
         FUNCTIONS[name](good(1), good(1))
 
 
@@ -264,13 +268,24 @@ def test_bad_bandwidth(func, bandwidth):
 def test_unknown_dtype_option(name, dtype):
     with raises(rl.UnknownOptionError, r"dtype must be one of.*'float64'.*'float32'.*got"):
         FUNCTIONS[name](good(), good(), dtype=dtype)
+    if name in MEASURES:  # rl.measure refused it; the registered pair function refuses it too
+        with raises(rl.UnknownOptionError, r"dtype must be one of.*'float64'.*'float32'.*got"):
+            pair_function(name)(good(), good(), dtype=dtype)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", sorted(PUBLIC_FUNCTIONS))
 def test_options_are_keyword_only(name):
     with pytest.raises(TypeError):
-        {"cca": rl.cca, "svcca": rl.svcca, "pwcca": rl.pwcca,
-         "linear_regression_r2": rl.linear_regression_r2}.get(name, rl.cka)(good(), good(), "float64")
+        PUBLIC_FUNCTIONS[name](good(), good(), "float64")
+
+
+@pytest.mark.parametrize("name", sorted(MEASURES))
+def test_measure_options_are_keyword_only(name):
+    """A registered measure takes its options by keyword in rl.measure, and only X, Y when called."""
+    with pytest.raises(TypeError):
+        rl.measure(name, "float64")
+    with pytest.raises(TypeError):
+        MEASURES[name](good(), good(), "float64")
 
 
 # ----------------------------------------------------------------------------- degenerate input

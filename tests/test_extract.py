@@ -371,7 +371,7 @@ def test_inputs_go_to_the_model_device():
     model[0]._forward_pre_hooks.clear()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 def test_model_on_gpu_gives_host_arrays_equal_to_cpu():
     model, x = small_cnn().eval(), images(13)
     on_cpu = extract(model, x, batch_size=4, progress=False)

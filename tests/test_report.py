@@ -236,13 +236,38 @@ def test_minimal_report(tmp_path):
 
 
 def test_cli_outputs_include_the_report(tmp_path):
-    from replens.cli import write_outputs
+    from replens.report import write_outputs
 
     matrix = _matrix()
     written = write_outputs(matrix, tmp_path, _manifest(), report=True)
     report = tmp_path / "report.html"
     assert report in written
     assert len(IMG_SRC.findall(report.read_text(encoding="utf-8"))) == len(matrix.measures)
+
+
+def test_cli_outputs_leave_pyplot_and_its_backend_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from replens.report import write_outputs
+
+    before = (plt.get_fignums(), matplotlib.get_backend())
+    written = write_outputs(_matrix(), tmp_path, _manifest(), report=False)
+    assert (plt.get_fignums(), matplotlib.get_backend()) == before
+    assert all(path.read_bytes()[:4] == b"\x89PNG" for path in written if path.suffix == ".png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)  # no temporaries
+
+
+def test_heatmap_file_names_are_safe_and_distinct():
+    from replens.report.bundle import heatmap_file_name
+
+    used: set[str] = set()
+    assert heatmap_file_name("linear_cka", used) == "heatmap_linear_cka.png"
+    assert heatmap_file_name("rbf_cka(bandwidth=0.5)", used) == "heatmap_rbf_cka_bandwidth=0.5.png"
+    assert heatmap_file_name("pkg.mod:f", used) == "heatmap_pkg.mod_f.png"
+    assert heatmap_file_name("pkg.mod/f", used) == "heatmap_pkg.mod_f_2.png"
+    assert used == {"heatmap_linear_cka.png", "heatmap_rbf_cka_bandwidth=0.5.png", "heatmap_pkg.mod_f.png",
+                    "heatmap_pkg.mod_f_2.png"}
 
 
 @pytest.mark.parametrize("overrides, error, message", [

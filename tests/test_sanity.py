@@ -24,11 +24,11 @@ from replens.demo.sanity import (
     write_sanity_csv,
     zoo_accuracy,
 )
-from replens.demo.zoo import build_cnn, layer_activations
+from replens.zoo import build_cnn, layer_activations
 
 torch.set_num_threads(1)
 
-MEASURES = [info.name for info in rl.measures()]
+MEASURES = [info.name for info in rl.measures() if info.builtin]
 
 
 @pytest.fixture(scope="module")

@@ -334,7 +334,7 @@ def test_torch_tensors_and_mixed_backends():
     assert type(minibatch.compute()) is float
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 def test_cuda_accumulates_on_the_device():
     x, y = pair(7)
     sizes = batch_sizes(7, len(x))

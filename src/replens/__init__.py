@@ -14,8 +14,8 @@ from .errors import (
     UninformativeWarning,
     UnknownOptionError,
 )
-from .compare import compare
-from .dft import DFTCCAResult, dft_cca
+from .engine import compare
+from .measures.dft import DFTCCAResult, dft_cca
 from .activations import (
     ActivationCache,
     extract,
@@ -25,10 +25,24 @@ from .activations import (
     load_activations,
     save_activations,
 )
-from .measures import CCAResult, SVCCAResult, cca, cka, hsic, linear_regression_r2, pwcca, svcca
-from .measures.catalog import MeasureInfo, measures
-from .similarity_matrix import SimilarityMatrix
-from . import streaming
+from .measures import (
+    CCAResult,
+    Measure,
+    MeasureInfo,
+    SVCCAResult,
+    cca,
+    cka,
+    hsic,
+    linear_regression_r2,
+    measure,
+    pwcca,
+    register_measure,
+    svcca,
+    unregister_measure,
+)
+from .measures.registry import measures
+from .results import SimilarityMatrix
+from .measures import streaming
 
 __version__ = "0.1.0"
 
@@ -50,7 +64,11 @@ __all__ = [
     "save_activations",
     "ActivationCache",
     "DFTCCAResult",
+    "measure",
     "measures",
+    "register_measure",
+    "unregister_measure",
+    "Measure",
     "MeasureInfo",
     "SimilarityMatrix",
     "CCAResult",

@@ -1,8 +1,9 @@
 """Writing files: atomic writes (a reader sees the old file or the complete new one, never a
-part) and the package versions that manifests record."""
+part), and what manifests record: file hashes and package versions."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
@@ -38,6 +39,20 @@ def default_mode(requested: int) -> int:
     umask = os.umask(0)  # the only portable way to read it; restored at once
     os.umask(umask)
     return requested & ~umask
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, or of every file in a folder (sorted, each relative path hashed
+    before its bytes, so a renamed file changes the digest). Reads 1 MiB at a time."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for item in files:
+        if path.is_dir():
+            digest.update(str(item.relative_to(path)).encode())
+        with open(item, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,9 +11,16 @@ from collections.abc import Collection
 from typing import Any
 
 import numpy as np
-from array_api_compat import is_torch_array
 
-from ._backend import Array, namespace_of, resolve_dtype
+from ._backend import (
+    Array,
+    has_real_dtype,
+    is_integer_scalar,
+    is_real_scalar,
+    namespace_of,
+    resolve_dtype,
+    to_host,
+)
 from .errors import (
     DtypeError,
     NonFiniteError,
@@ -32,7 +39,7 @@ def check_option(name: str, value: Any, valid: Collection[Any]) -> None:
 
 def _as_number(value: Any) -> float:
     """`value` as a float if it is a real number (not a bool or string), else NaN."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real_scalar(value):
         return math.nan
     return float(value)
 
@@ -47,7 +54,7 @@ def check_fraction(name: str, value: Any) -> float:
 
 def check_positive_int(name: str, value: Any) -> int:
     """A positive integer (bool excluded); raise UnknownOptionError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer_scalar(value) or value < 1:
         raise UnknownOptionError(f"{name} must be a positive integer; got {value!r}.")
     return int(value)
 
@@ -61,13 +68,7 @@ def check_positive_number(name: str, value: Any) -> float:
 
 
 def _check_real_dtype(name: str, x: Array) -> None:
-    if is_torch_array(x):
-        import torch
-
-        ok = x.dtype.is_floating_point or (not x.dtype.is_complex and x.dtype != torch.bool)
-    else:
-        ok = x.dtype.kind in "fiu"
-    if not ok:
+    if not has_real_dtype(x):
         raise DtypeError(
             f"{name} must hold real numbers (float16/32/64 or integers); got dtype {x.dtype}. "
             f"Convert it first, e.g. {name}.astype('float64') (or .double() for a torch tensor).")
@@ -77,7 +78,7 @@ def _check_finite(xp: Any, name: str, x: Array) -> None:
     finite = xp.isfinite(x)
     if bool(xp.all(finite)):
         return
-    bad = np.argwhere(~(finite.cpu().numpy() if is_torch_array(finite) else np.asarray(finite)))
+    bad = np.argwhere(~to_host(finite))
     index = tuple(int(i) for i in bad[0])
     value = float(x[index])
     kind = "NaN" if math.isnan(value) else "infinite"

@@ -7,8 +7,13 @@ return an ordered ``dict`` layer name -> numpy array ``(n_examples, ...)``, read
 .h5); :mod:`.cache` is a resumable on-disk store for datasets larger than memory, which
 :func:`extract_to_cache` and :func:`extract_hf_to_cache` fill chunk by chunk. torch,
 transformers, h5py and safetensors are imported only when used.
+
+Layering, lowest first: ``_arrays`` (host arrays, storable dtypes) < ``cache`` < ``files``;
+``_runtime`` (what every extractor shares) < ``graph`` < ``hooks``, and ``_runtime`` < ``hf``;
+``pipeline`` sits on ``cache``, ``hooks`` and ``hf``. ``specs`` stands alone.
 """
 
+from ._runtime import DEFAULT_BATCH_SIZE
 from .cache import ActivationCache, hash_inputs
 from .files import load_activations, save_activations
 from .graph import graph_node_names
@@ -17,4 +22,5 @@ from .hooks import extract
 from .pipeline import extract_hf_to_cache, extract_to_cache
 
 __all__ = ["extract", "extract_hf", "graph_node_names", "load_activations", "save_activations",
-           "ActivationCache", "hash_inputs", "extract_to_cache", "extract_hf_to_cache"]
+           "ActivationCache", "hash_inputs", "extract_to_cache", "extract_hf_to_cache",
+           "DEFAULT_BATCH_SIZE"]

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from .._io import atomic_path, default_mode, package_versions
 from .._validate import check_positive_int
 from ..errors import DtypeError, ReplensError, ShapeError, UnknownOptionError
-from .._io import atomic_path, default_mode, package_versions
-from .files import check_storable_dtype, to_numpy
+from ._arrays import as_host_array, check_storable_dtype
 
 __all__ = ["ActivationCache", "hash_inputs"]
 
@@ -148,7 +148,7 @@ class ActivationCache:
                 f"{str(path)!r} already exists. Pass resume=True to continue writing the cache there, "
                 f"overwrite=True to replace it, or use ActivationCache.open(path) to read it.")
         if path.exists():
-            _check_replaceable(path)
+            check_replaceable(path)
         manifest = _new_manifest(specs, n_examples, inputs_hash)
         path.parent.mkdir(parents=True, exist_ok=True)
         _build_folder(path, manifest)
@@ -317,7 +317,7 @@ class ActivationCache:
         size = None
         for name in self.layers:
             label = f"batch[{name!r}]"
-            array = to_numpy(batch[name], label)
+            array = as_host_array(batch[name], label)
             check_storable_dtype(label, array.dtype)
             shape, dtype = tuple(self._by_name[name]["shape"]), np.dtype(self._by_name[name]["dtype"])
             if array.ndim == 0 or array.shape[1:] != shape:
@@ -388,7 +388,7 @@ def hash_inputs(*arrays: Any) -> str:
     """
     digest = hashlib.sha256()
     for index, value in enumerate(arrays):
-        array = to_numpy(value, f"arrays[{index}]")
+        array = as_host_array(value, f"arrays[{index}]")
         if array.dtype.kind == "O":
             raise DtypeError(f"arrays[{index}] has dtype object, which has no stable bytes to hash; "
                              f"convert it to a numeric array first.")
@@ -591,12 +591,17 @@ def _check_layer_files(path: Path, manifest: dict[str, Any]) -> None:
 # Making and replacing the folder
 
 
-def _check_replaceable(path: Path) -> None:
-    """overwrite=True deletes only a cache folder or an empty folder, never anything else."""
+def check_replaceable(path: Path, option: str = "overwrite=True") -> None:
+    """Refuse to replace `path` unless it is a cache folder or an empty folder.
+
+    Overwriting deletes only those, never anything else. `option` names the caller's flag in
+    the message ("overwrite=True" for the Python API, "overwrite" where it may also be the
+    command line's --overwrite).
+    """
     if path.is_dir() and ((path / MANIFEST).is_file() or not any(path.iterdir())):
         return
     what = "a file" if not path.is_dir() else f"a folder without {MANIFEST}"
-    raise ReplensError(f"{str(path)!r} is {what}, not an activation cache; overwrite=True only replaces "
+    raise ReplensError(f"{str(path)!r} is {what}, not an activation cache; {option} only replaces "
                        f"a cache. Choose another path, or remove it yourself.")
 
 

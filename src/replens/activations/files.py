@@ -37,10 +37,11 @@ from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
-from array_api_compat import is_torch_array
 
 from .._io import atomic_path
 from ..errors import DtypeError, ReplensError, ShapeError, UnknownOptionError
+from ._arrays import as_host_array, check_storable_dtype
+from .cache import MANIFEST, ActivationCache
 
 __all__ = ["save_activations", "load_activations"]
 
@@ -178,35 +179,6 @@ def _as_items(acts: Any, argument: str) -> list[tuple[Any, Any]]:
     return items
 
 
-def to_numpy(value: Any, label: str) -> np.ndarray:
-    """`value` as a numpy array: tensors detached and moved to the CPU, bfloat16 widened."""
-    if is_torch_array(value):
-        import torch
-
-        value = value.detach().cpu()
-        if value.dtype == torch.bfloat16:
-            value = value.float()  # numpy has no bfloat16; float32 holds every value exactly
-        try:
-            return value.numpy()
-        except TypeError as exc:
-            raise DtypeError(f"{label} has torch dtype {value.dtype}, which numpy cannot hold; "
-                             f"convert it first, e.g. with .float().") from exc
-    try:
-        return np.asarray(value)
-    except Exception as exc:
-        raise DtypeError(f"{label} must be an array (numpy array or torch tensor); could not "
-                         f"convert {type(value).__name__}: {exc}") from exc
-
-
-def check_storable_dtype(label: str, dtype: np.dtype) -> None:
-    """Raise DtypeError unless `dtype` is boolean, integer or real floating point."""
-    if dtype.kind not in "biuf":
-        raise DtypeError(
-            f"{label} must hold real numbers or booleans (float16/32/64, integers, bool); got "
-            f"dtype {dtype}. Convert it first, e.g. array.astype('float32'); objects and strings "
-            f"are never stored, so that loading never unpickles anything.")
-
-
 def _checked_layers(items: list[tuple[Any, Any]], argument: str) -> list[tuple[str, np.ndarray]]:
     if not items:
         raise ShapeError(f"{argument} holds no layers; expected at least one name -> array (n, ...).")
@@ -222,7 +194,7 @@ def _checked_layers(items: list[tuple[Any, Any]], argument: str) -> list[tuple[s
     layers = []
     for name, value in items:
         label = f"{argument}[{name!r}]"
-        array = to_numpy(value, label)
+        array = as_host_array(value, label)
         check_storable_dtype(label, array.dtype)
         if array.ndim == 0:
             raise ShapeError(f"{label} must have shape (n, ...) with one row per example; got a "
@@ -357,7 +329,7 @@ def _safetensors_entry(stored: Any, path: Path, name: str) -> np.ndarray:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as through_torch:
-            return to_numpy(through_torch.get_tensor(name), f"the entry {name!r} of {str(path)!r}")
+            return as_host_array(through_torch.get_tensor(name), f"the entry {name!r} of {str(path)!r}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -439,8 +411,6 @@ def _load_torch(path: Path) -> list[tuple[str, np.ndarray]]:
 
 
 def _load_cache(path: Path) -> dict[str, np.ndarray]:
-    from .cache import MANIFEST, ActivationCache
-
     if not (path / MANIFEST).is_file():
         raise ReplensError(
             f"{str(path)!r} is a folder without a {MANIFEST}, so it is not an ActivationCache. "

@@ -31,15 +31,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ReplensError
-from .hooks import Record, restored_modes
+from ._runtime import Record, Run, check_model, import_torch, restored_modes
 
 if TYPE_CHECKING:
     import torch
     import torch.fx
 
 __all__ = ["graph_node_names", "TracedGraph", "trace", "recording_runner"]
-
-Run = Callable[[tuple[Any, ...], dict[str, Any]], list[str]]
 
 # torch.fx numbers repeated operation names across the whole graph ("add", "add_1", ...);
 # the names here are numbered within each module instead, so that number is dropped first.
@@ -86,10 +84,7 @@ def graph_node_names(model: torch.nn.Module) -> list[str]:
     >>> graph_node_names(Residual())
     ['x', 'fc', 'add', 'relu']
     """
-    import torch
-
-    if not isinstance(model, torch.nn.Module):
-        raise ReplensError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    check_model(import_torch(), model)
     with restored_modes(model):
         return list(trace(model).nodes)
 

@@ -32,18 +32,18 @@ import numpy as np
 
 from .._validate import check_option, check_positive_int
 from ..errors import DegenerateInputError, ReplensError, ShapeError, UnknownOptionError
-from .hooks import (
+from ._runtime import (
     DEFAULT_BATCH_SIZE,
     Rows,
-    _check_dtype,
-    _check_model,
-    _check_progress,
-    _import_torch,
-    _input_device,
+    check_dtype,
+    check_model,
+    check_progress,
+    import_torch,
+    input_device,
     iterate_batches,
     match_names,
     model_inputs,
-    progress_bar,
+    progress_batches,
     restored_modes,
 )
 
@@ -128,14 +128,14 @@ def extract_hf(
     >>> acts["hidden_states.6"].shape  # doctest: +SKIP
     (2, 384)
     """
-    torch = _import_torch()
-    _check_model(torch, model)
+    torch = import_torch()
+    check_model(torch, model)
     check_option("pool", pool, HF_POOLS)
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     batch_size = check_positive_int("batch_size", batch_size)
-    _check_progress(progress)
+    check_progress(progress)
     wanted = _check_hidden_layers(layers)
-    target = _input_device(torch, model, device)
+    target = input_device(torch, model, device)
     if tokenizer is not None:
         batches, total, n_rows = _tokenized(tokenizer, inputs, batch_size)
     elif isinstance(inputs, str) or (isinstance(inputs, Sequence) and inputs
@@ -150,7 +150,7 @@ def extract_hf(
     chosen: list[str] = []
     available: list[str] = []
     with restored_modes(model), torch.inference_mode():
-        for index, batch in enumerate(progress_bar(batches, progress, total)):
+        for index, batch in enumerate(progress_batches(batches, progress, total)):
             args, kwargs, n_batch = model_inputs(torch, batch, target)
             kwargs["output_hidden_states"] = True
             rows.begin(index, n_batch)

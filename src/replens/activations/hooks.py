@@ -26,10 +26,6 @@ place on the host; the returned arrays hold every captured layer for every examp
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-import math
-import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,21 +34,34 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 
 from .._validate import check_option, check_positive_int
-from ..errors import DtypeError, ReplensError, ShapeError, TooFewExamplesError, UnknownOptionError
+from ..errors import ShapeError, UnknownOptionError
+from ._runtime import (
+    DEFAULT_BATCH_SIZE,
+    Record,
+    Rows,
+    Run,
+    check_dtype,
+    check_model,
+    check_progress,
+    import_torch,
+    input_device,
+    iterate_batches,
+    match_names,
+    model_inputs,
+    progress_batches,
+    restored_modes,
+)
+from .graph import recording_runner, trace
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["extract"]
+__all__ = ["extract", "DEFAULT_BATCH_SIZE"]
 
 POOLS = ("mean", None)
-DTYPES = ("float16", "float32", "float64", None)
-DEFAULT_BATCH_SIZE = 128
-_GLOB_CHARACTERS = "*?["
 
 Layers = Optional[Union[str, Sequence[str]]]
 Select = Callable[[str, Any], "torch.Tensor"]
-Record = Callable[[str, str, Any], None]  # (label, module name, output)
 
 
 def extract(
@@ -161,19 +170,19 @@ def extract(
     >>> {name: a.shape for name, a in acts.items()}
     {'0': (10, 8), '1': (10, 8), '2': (10, 2)}
     """
-    torch = _import_torch()
-    _check_model(torch, model)
+    torch = import_torch()
+    check_model(torch, model)
     check_option("pool", pool, POOLS)
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     batch_size = check_positive_int("batch_size", batch_size)
-    _check_progress(progress)
+    check_progress(progress)
     if select is not None and not callable(select):
         raise UnknownOptionError(
             f"select must be a callable select(module_name, output) -> tensor, or None; got "
             f"{type(select).__name__} {select!r:.80}.")
     check_option("graph_nodes", graph_nodes, (False, True))
     patterns = _check_layers(layers)
-    target = _input_device(torch, model, device)
+    target = input_device(torch, model, device)
     batches, total, n_rows = iterate_batches(torch, data, batch_size)
     rows = Rows(torch, dtype, batches=total, examples=n_rows)
 
@@ -193,7 +202,7 @@ def extract(
         else:
             runner, names, exact = _hook_runner(model, patterns, record)
         with runner as run_batch, torch.inference_mode():
-            for index, batch in enumerate(progress_bar(batches, progress, total)):
+            for index, batch in enumerate(progress_batches(batches, progress, total)):
                 args, kwargs, n_batch = model_inputs(torch, batch, target)
                 rows.begin(index, n_batch)
                 labels = run_batch(args, kwargs)
@@ -240,253 +249,6 @@ def first_tensor(output: Any) -> Any:
     return None
 
 
-class Rows:
-    """Each layer's rows, written batch by batch straight into one host tensor per layer.
-
-    A captured value is copied once, from the module's output into its final place, in the
-    hook itself, before any later in-place operation can change it (a value on another
-    device is copied there and moved to the host when its batch ends). No batches are kept
-    to be joined at the end: with np.concatenate, that join cost three times the forward pass
-    of a small CNN. The buffers are sized from the number of examples when it is known, and
-    doubled when it is not. They are torch tensors because filling fresh torch memory
-    measured 2-5x faster than fresh numpy memory; the arrays returned share it.
-    """
-
-    def __init__(self, torch: Any, dtype: str | None, *, batches: int | None,
-                 examples: int | None) -> None:
-        self.torch, self.dtype = torch, dtype
-        self.batches, self.examples = batches, examples
-        self.order: list[str] | None = None
-        self.buffers: dict[str, Any] = {}
-        self.pending: dict[str, Any] = {}
-        self.written = 0  # rows of every layer filled by the batches that ended
-        self.index = 0
-        self.batch_rows: int | None = None
-        self.largest_batch = 0
-
-    def begin(self, index: int, n_batch: int | None) -> None:
-        """Start batch `index`, whose inputs hold `n_batch` examples (None: not known)."""
-        self.index, self.batch_rows = index, n_batch
-        self.pending = {}
-
-    def put(self, label: str, tensor: torch.Tensor, fresh: bool = False) -> None:
-        """Copy one layer's output for the current batch into place, checking its shape."""
-        torch = self.torch
-        target = _torch_dtype(torch, self.dtype, tensor.dtype)
-        if tensor.is_complex() and not target.is_complex:
-            raise DtypeError(
-                f"layer {label!r} is complex ({tensor.dtype}); casting it to {self.dtype} would "
-                f"drop its imaginary part. Pass dtype=None to keep it complex, or select= a "
-                f"real part.")
-        count = int(tensor.shape[0]) if tensor.ndim else None
-        if self.batch_rows is None:
-            self.batch_rows = count
-        if count is None or count != self.batch_rows:
-            raise ShapeError(
-                f"in batch {self.index} the inputs hold {self.batch_rows} examples, but layer "
-                f"{label!r} gives shape {tuple(tensor.shape)}, without them on its first axis. "
-                f"Only batch-first outputs can be joined into (n_examples, ...) arrays; pass "
-                f"select= to pick or permute a batch-first tensor, or leave this module out of "
-                f"layers.")
-        start = self.written
-        buffer = self._buffer(label, tuple(tensor.shape[1:]), target, start + count)
-        if tensor.device.type == "cpu":
-            buffer[start:start + count].copy_(tensor)
-        else:
-            self.pending[label] = tensor.to(dtype=buffer.dtype, copy=not fresh)
-
-    def end(self, labels: list[str]) -> None:
-        """Finish the batch whose layers, in call order, were `labels`."""
-        if self.order is None:
-            self.order = list(labels)
-        elif set(labels) != set(self.order):
-            self._different_layers(labels)
-        for label, tensor in self.pending.items():
-            self.buffers[label][self.written:self.written + tensor.shape[0]].copy_(tensor)
-        self.pending = {}
-        if self.order:
-            self.largest_batch = max(self.largest_batch, self.batch_rows or 0)
-            self.written += self.batch_rows or 0
-
-    def result(self) -> dict[str, np.ndarray]:
-        """The filled rows of every layer as numpy arrays, in the order of the first batch."""
-        if self.order is None:
-            raise TooFewExamplesError("data yielded no batch; pass at least one batch of inputs.")
-        arrays = {}
-        for label in self.order:
-            buffer = self.buffers.pop(label)
-            if buffer.shape[0] - self.written > self.largest_batch:
-                buffer = buffer[:self.written].clone()  # do not keep a half-empty buffer alive
-            arrays[label] = buffer[:self.written].numpy()
-        return arrays
-
-    def _buffer(self, label: str, shape: tuple[int, ...], dtype: Any, needed: int) -> Any:
-        buffer = self.buffers.get(label)
-        if buffer is None:
-            if self.order is not None:
-                self._different_layers([*self.order, label])
-            capacity = self.examples or (self.batches or 8) * (self.batch_rows or 1)
-            buffer = self.torch.empty((max(capacity, needed), *shape), dtype=dtype, device="cpu")
-            self.buffers[label] = buffer
-        elif tuple(buffer.shape[1:]) != shape:
-            raise ShapeError(
-                f"layer {label!r} has per-example shape {shape} in batch {self.index} but "
-                f"{tuple(buffer.shape[1:])} in batch 0, so its batches cannot be joined. Pool "
-                f"it (pool='mean' for conv maps, a pooled extract_hf for tokens) or give every "
-                f"batch the same input size (pad sequences to one length).")
-        if needed > buffer.shape[0]:
-            grown = self.torch.empty((max(needed, 2 * buffer.shape[0]), *shape), dtype=buffer.dtype,
-                                     device="cpu")
-            grown[:self.written].copy_(buffer[:self.written])
-            self.buffers[label] = buffer = grown
-        return buffer
-
-    def _different_layers(self, labels: list[str]) -> None:
-        missing = [label for label in self.order or [] if label not in labels]
-        extra = [label for label in labels if label not in (self.order or [])]
-        raise ReplensError(
-            f"batch {self.index} ran other modules than batch 0 (missing: {missing[:5]}, new: "
-            f"{extra[:5]}), so the layers cannot be joined across batches. The model's control "
-            f"flow depends on the data; choose layers that run for every batch.")
-
-
-@contextmanager
-def restored_modes(model: torch.nn.Module) -> Iterator[None]:
-    """Eval mode for the block; afterwards every module gets back its own train/eval flag."""
-    modes = [(module, module.training) for module in model.modules()]
-    try:
-        model.eval()
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
-def iterate_batches(torch: Any, data: Any, batch_size: int
-                    ) -> tuple[Iterable[Any], int | None, int | None]:
-    """The batches of `data`, their number and the number of examples, where known.
-
-    Tensors, arrays and mappings are split into `batch_size` rows; anything else iterable is
-    taken as it comes.
-    """
-    if isinstance(data, np.ndarray):
-        data = torch.as_tensor(data)
-    if isinstance(data, torch.Tensor):
-        if data.ndim == 0:
-            raise ShapeError(f"data is a 0-d tensor ({data!r}); pass inputs with the examples "
-                             f"on the first axis.")
-        return data.split(batch_size), math.ceil(data.shape[0] / batch_size), int(data.shape[0])
-    if isinstance(data, Mapping):
-        return _split_mapping(torch, data, batch_size)
-    if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
-        raise ReplensError(
-            f"data must be a tensor, a mapping of input tensors, a DataLoader or an iterable "
-            f"of batches; got {type(data).__name__}.")
-    _refuse_shuffling(torch, data)
-    try:
-        total = len(data)
-    except TypeError:  # a generator, or a DataLoader over an IterableDataset
-        total = None
-    return data, total, None
-
-
-def _split_mapping(torch: Any, data: Mapping[str, Any], batch_size: int
-                   ) -> tuple[list[dict[str, Any]], int, int | None]:
-    sizes = {int(value.shape[0]) for value in data.values()
-             if isinstance(value, torch.Tensor) and value.ndim}
-    if not sizes:
-        return [dict(data)], 1, None
-    if len(sizes) > 1:
-        shapes = {key: tuple(value.shape) for key, value in data.items()
-                  if isinstance(value, torch.Tensor)}
-        raise ShapeError(f"the tensors in data must all have the examples on their first axis, "
-                         f"with one length; got shapes {shapes}.")
-    n = sizes.pop()
-    batches = []
-    for start in range(0, n, batch_size):
-        batches.append({key: (value[start:start + batch_size]
-                              if isinstance(value, torch.Tensor) and value.ndim else value)
-                        for key, value in data.items()})
-    return batches, len(batches), n
-
-
-def _refuse_shuffling(torch: Any, data: Any) -> None:
-    random_samplers = (torch.utils.data.RandomSampler, torch.utils.data.SubsetRandomSampler,
-                       torch.utils.data.WeightedRandomSampler)
-    if isinstance(getattr(data, "sampler", None), random_samplers):
-        raise ReplensError(
-            f"data is a DataLoader that shuffles (its sampler is a "
-            f"{type(data.sampler).__name__}), so every call would see the examples in another "
-            f"order and rows would not correspond across models. Build it with shuffle=False.")
-
-
-def model_inputs(torch: Any, batch: Any, device: Any
-                 ) -> tuple[tuple[Any, ...], dict[str, Any], int | None]:
-    """(args, kwargs, examples) for one batch, its tensors moved to `device`.
-
-    `examples` is the first axis of the first input tensor, or None if the batch holds none.
-    """
-    if isinstance(batch, (tuple, list)):
-        if not batch:
-            raise ShapeError("data yielded an empty batch (an empty tuple or list).")
-        batch = batch[0]
-    if isinstance(batch, Mapping):
-        kwargs = {key: _to_device(torch, value, device) for key, value in batch.items()}
-        return (), kwargs, _examples(torch, kwargs.values())
-    args = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
-    args = tuple(_to_device(torch, value, device) for value in args)
-    return args, {}, _examples(torch, args)
-
-
-def _to_device(torch: Any, value: Any, device: Any) -> Any:
-    return value.to(device) if isinstance(value, torch.Tensor) else value
-
-
-def _examples(torch: Any, values: Iterable[Any]) -> int | None:
-    for value in values:
-        if isinstance(value, torch.Tensor) and value.ndim:
-            return int(value.shape[0])
-    return None
-
-
-def progress_bar(batches: Iterable[Any], progress: bool | None, total: int | None) -> Iterable[Any]:
-    """`batches`, wrapped in a tqdm bar on stderr when `progress` is True (or None and a tty)."""
-    show = progress if progress is not None else sys.stderr.isatty()
-    if not show:
-        return batches
-    from tqdm.auto import tqdm
-
-    return tqdm(batches, total=total, desc="extract", unit="batch", file=sys.stderr)
-
-
-def match_names(patterns: Sequence[str], available: Sequence[str], what: str
-                ) -> tuple[list[str], set[str]]:
-    """Names in `available` (in its order) matched by any pattern, and those given exactly.
-
-    Raises UnknownOptionError for a pattern that matches nothing, listing some of the
-    available names and the closest ones.
-    """
-    matched: set[str] = set()
-    exact: set[str] = set()
-    for pattern in patterns:
-        hits = [name for name in available if fnmatch.fnmatchcase(name, pattern)]
-        if not hits:
-            raise UnknownOptionError(_no_match_message(pattern, available, what))
-        matched.update(hits)
-        if not any(character in pattern for character in _GLOB_CHARACTERS):
-            exact.add(pattern)
-    return [name for name in available if name in matched], exact
-
-
-def _no_match_message(pattern: str, available: Sequence[str], what: str) -> str:
-    shown = ", ".join(repr(name) for name in available[:8])
-    more = f", ... ({len(available)} in all)" if len(available) > 8 else ""
-    close = difflib.get_close_matches(pattern, available, n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(repr(name) for name in close)}?" if close else ""
-    return (f"layers pattern {pattern!r} matches no {what}.{hint} Available: {shown}{more}. "
-            f"Patterns are fnmatch globs over the full dotted names, e.g. 'layer1.*'.")
-
-
 def _check_layers(layers: Layers) -> list[str] | None:
     if layers is None:
         return None
@@ -524,7 +286,7 @@ def _leaf_modules(model: torch.nn.Module) -> list[str]:
 
 @contextmanager
 def _hooked(modules: Mapping[str, torch.nn.Module], names: list[str], record: Record
-            ) -> Iterator[Callable[[tuple[Any, ...], dict[str, Any]], list[str]]]:
+            ) -> Iterator[Run]:
     """Hooks on the named modules for the block; yields run(args, kwargs) -> labels in call order.
 
     A pre-hook numbers each call of a module and takes its place in call order; the forward
@@ -574,8 +336,6 @@ def _graph_runner(model: torch.nn.Module, patterns: list[str] | None, record: Re
         raise UnknownOptionError(
             "graph_nodes=True needs layers: graph node names or patterns, as listed by "
             "replens.activations.graph_node_names(model), e.g. ['layer1.0.add', 'flatten'].")
-    from .graph import recording_runner, trace
-
     traced = trace(model)
     names, exact = match_names(patterns, list(traced.nodes), "graph node of the model (eval mode)")
     return recording_runner(model, traced, names, record), names, exact
@@ -602,54 +362,3 @@ def _check_ran(names: list[str], exact: set[str], labels: list[str], graph: bool
         more = f", ... ({len(silent)} in all)" if len(silent) > 8 else ""
         warnings.warn(f"{len(silent)} selected modules never ran during the forward pass and "
                       f"are left out: {shown}{more}.", UserWarning, stacklevel=3)
-
-
-def _import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as error:
-        raise ImportError("replens.extract needs torch: pip install 'replens[torch]'.") from error
-    return torch
-
-
-def _check_model(torch: Any, model: Any) -> None:
-    if not isinstance(model, torch.nn.Module):
-        raise ReplensError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
-
-
-def _check_dtype(dtype: Any) -> str | None:
-    if dtype is None:
-        return None
-    if hasattr(dtype, "is_floating_point"):  # a torch dtype
-        dtype = str(dtype).removeprefix("torch.")
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = None
-    check_option("dtype", name if name in DTYPES else dtype, DTYPES)
-    return name
-
-
-def _torch_dtype(torch: Any, dtype: str | None, current: Any) -> Any:
-    if dtype is not None:
-        return getattr(torch, dtype)
-    if current.is_floating_point and current not in (torch.float16, torch.float32, torch.float64):
-        return torch.float32  # bfloat16, float8 ...: numpy has no such dtype
-    return current
-
-
-def _check_progress(progress: Any) -> None:
-    check_option("progress", progress, (None, False, True))
-
-
-def _input_device(torch: Any, model: torch.nn.Module, device: Any) -> Any:
-    if device is None:
-        for tensor in (*model.parameters(), *model.buffers()):
-            return tensor.device
-        return torch.device("cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise UnknownOptionError(
-            f"device must be a torch device or its name ('cpu', 'cuda:0', ...) or None; got "
-            f"{device!r} ({error}).") from None

@@ -20,7 +20,6 @@ that call returns.
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,15 +27,16 @@ from typing import Any
 
 import numpy as np
 
+from .. import _progress
 from .._validate import check_option, check_positive_int
 from ..errors import ReplensError, ShapeError, TooFewExamplesError, UnknownOptionError
-from .cache import MANIFEST, ActivationCache, hash_inputs
+from ._runtime import DEFAULT_BATCH_SIZE, check_model, check_progress, import_torch
+from .cache import ActivationCache, check_replaceable, hash_inputs
 from .hf import extract_hf
 from .hooks import extract
 
 __all__ = ["extract_to_cache", "extract_hf_to_cache", "fingerprint", "DEFAULT_CHUNK_SIZE"]
 
-DEFAULT_BATCH_SIZE = 128
 DEFAULT_CHUNK_SIZE = 1024
 DATASET_FINGERPRINT_EXAMPLES = 16
 AUTO = "auto"
@@ -119,7 +119,7 @@ def extract_to_cache(
     >>> cache.is_complete, {name: cache[name].shape for name in cache}
     (True, {'0': (100, 8), '1': (100, 8), '2': (100, 2)})
     """
-    torch = _import_torch()
+    torch = import_torch()
     source = as_source(data, texts=False)
     input_dtype = _floating_dtype(torch, model)
 
@@ -168,7 +168,7 @@ def extract_hf_to_cache(
     ActivationCache
         The complete cache: ``"hidden_states.i"`` -> ``(n_examples, width)`` when pooled.
     """
-    torch = _import_torch()
+    torch = import_torch()
     texts = tokenizer is not None
     source = as_source(inputs, texts=True)
     if not texts and isinstance(source, _TextSource):
@@ -208,7 +208,7 @@ def _fill_cache(source: "_Source", path: str | Path, run: Run, *, batch_size: in
     path = Path(path)
     batch_size = check_positive_int("batch_size", batch_size)
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    check_option("progress", progress, (None, False, True))
+    check_progress(progress)
     check_option("overwrite", overwrite, (False, True))
     if inputs_hash == AUTO:
         inputs_hash = source.fingerprint()
@@ -221,7 +221,7 @@ def _fill_cache(source: "_Source", path: str | Path, run: Run, *, batch_size: in
     if start == n:
         return ActivationCache.open(path)
     cache = None
-    with _ProgressBar(progress, n, start) as bar:
+    with _progress.bar(progress, total=n, initial=start, desc="extract", unit="example") as bar:
         for begin in range(start, n, chunk_size):
             stop = min(n, begin + chunk_size)
             batches = _Batches(source, begin, stop, batch_size, bar)
@@ -238,7 +238,7 @@ def _first_row(path: Path, n: int, inputs_hash: str | None, overwrite: bool) -> 
     if not path.exists():
         return 0
     if overwrite:
-        _check_replaceable(path)
+        check_replaceable(path, "overwrite")
         return 0
     cache = ActivationCache.open(path, allow_incomplete=True)
     differences = []
@@ -258,14 +258,6 @@ def _short(digest: str | None) -> str:
     return repr(digest) if digest is None or len(digest) <= 24 else f"{digest[:19]}..."
 
 
-def _check_replaceable(path: Path) -> None:
-    if path.is_dir() and ((path / MANIFEST).is_file() or not any(path.iterdir())):
-        return
-    what = "a file" if not path.is_dir() else f"a folder without {MANIFEST}"
-    raise ReplensError(f"{str(path)!r} is {what}, not an activation cache; overwrite only replaces a "
-                       f"cache. Choose another path, or remove it yourself.")
-
-
 def _open_for_writing(path: Path, acts: Mapping[str, np.ndarray], n: int, inputs_hash: str | None,
                       *, fresh: bool, overwrite: bool) -> ActivationCache:
     """Create the cache from the first chunk's layers, or check them against the one resumed."""
@@ -274,29 +266,6 @@ def _open_for_writing(path: Path, acts: Mapping[str, np.ndarray], n: int, inputs
         return ActivationCache.create(path, specs, n_examples=n, inputs_hash=inputs_hash,
                                       overwrite=overwrite and path.exists())
     return ActivationCache.create(path, specs, n_examples=n, inputs_hash=inputs_hash, resume=True)
-
-
-class _ProgressBar:
-    """A tqdm bar over examples on stderr (or a stand-in that counts nothing)."""
-
-    def __init__(self, progress: bool | None, total: int, initial: int) -> None:
-        show = progress if progress is not None else sys.stderr.isatty()
-        self.bar = None
-        if show:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc="extract", unit="example", file=sys.stderr)
-
-    def update(self, rows: int) -> None:
-        if self.bar is not None:
-            self.bar.update(rows)
-
-    def __enter__(self) -> "_ProgressBar":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 @contextmanager
@@ -326,7 +295,7 @@ def _first_chunk_errors(first: bool, source: "_Source") -> Iterator[None]:
 class _Batches:
     """Batches of rows [start, stop) of a source, an iterable with len(); ticks the bar."""
 
-    def __init__(self, source: "_Source", start: int, stop: int, batch_size: int, bar: _ProgressBar) -> None:
+    def __init__(self, source: "_Source", start: int, stop: int, batch_size: int, bar: Any) -> None:
         self.source, self.bar = source, bar
         self.bounds = [(begin, min(stop, begin + batch_size)) for begin in range(start, stop, batch_size)]
 
@@ -505,7 +474,7 @@ def _stack(torch: Any, items: list[Any]) -> Any:
 
 def as_source(data: Any, *, texts: bool) -> _Source:
     """`data` as a _Source, or a ReplensError saying what data may be."""
-    torch = _import_torch()
+    torch = import_torch()
     if isinstance(data, (np.ndarray, torch.Tensor)):
         source: _Source = _ArraySource(data)
     elif isinstance(data, Mapping):
@@ -534,17 +503,8 @@ def as_source(data: Any, *, texts: bool) -> _Source:
 
 def _floating_dtype(torch: Any, model: Any) -> Any:
     """The dtype of the model's first floating-point parameter or buffer, else None."""
-    if not isinstance(model, torch.nn.Module):
-        raise ReplensError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    check_model(torch, model)
     for tensor in (*model.parameters(), *model.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype
     return None
-
-
-def _import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as error:
-        raise ImportError("extracting activations needs torch: pip install 'replens[torch]'.") from error
-    return torch

@@ -292,10 +292,10 @@ def _is_factory_spec(spec: str) -> bool:
     return bool(colon and _DOTTED.match(module) and _DOTTED.match(attribute))
 
 
-def call_factory(target: str, role: str) -> Any:
-    """Import ``module.path`` and return ``factory()`` for ``"module.path:factory"``.
+def import_object(target: str, role: str) -> Any:
+    """The object ``attribute`` of ``module.path`` for ``"module.path:attribute"``.
 
-    `role` ("MODEL" or "DATA") starts the error messages.
+    `role` ("MODEL", "DATA", "-m") starts the error messages.
     """
     module_name, _, attribute = target.rpartition(":")
     try:
@@ -310,14 +310,24 @@ def call_factory(target: str, role: str) -> Any:
     except Exception as exc:
         raise ReplensError(f"{role} {target}: importing {module_name!r} failed: {type(exc).__name__}: "
                            f"{_first_line(exc)}") from exc
-    factory: Any = module
+    found: Any = module
     for part in attribute.split("."):
-        if not hasattr(factory, part):
+        if not hasattr(found, part):
             names = [name for name in dir(module) if not name.startswith("_")]
             close = difflib.get_close_matches(attribute, names, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise ReplensError(f"{role} {target}: module {module_name!r} has no {attribute!r}.{hint}")
-        factory = getattr(factory, part)
+        found = getattr(found, part)
+    return found
+
+
+def call_factory(target: str, role: str) -> Any:
+    """Import ``module.path`` and return ``factory()`` for ``"module.path:factory"``.
+
+    `role` ("MODEL" or "DATA") starts the error messages.
+    """
+    factory = import_object(target, role)
+    attribute = target.rpartition(":")[2]
     if not callable(factory):
         raise ReplensError(f"{role} {target}: {attribute!r} is a {type(factory).__name__}, not a function "
                            f"to call.")

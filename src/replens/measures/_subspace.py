@@ -20,6 +20,16 @@ from ..errors import DegenerateInputError
 # the SVD of Xc itself is taken, which also resolves rank deficiency.
 TWO_PASS_LIMIT = 1e-4
 
+# Cosines between unit vectors (canonical correlations, a biased CKA) are at most 1; rounding
+# can give 1 + a few eps, which is reported as 1. A larger excess would be a bug.
+UNIT_ROUNDING = 1e-8
+
+
+def rank_tolerance(largest: float, shape: tuple[int, ...], eps: float) -> float:
+    """numpy's ``matrix_rank`` tolerance ``s_max * max(shape) * eps``: singular values (or
+    eigenvalues of a co-moment, for streaming CCA) at or below it count as zero."""
+    return largest * max(shape) * eps
+
 
 def one_pass_limit(eps: float) -> float:
     """Largest ``eps * cond^2`` for which one Gram pass is accurate enough.
@@ -202,6 +212,6 @@ def _gram_basis(xp: Any, centred: Array, eps: float) -> Basis | None:
 def _svd_basis(xp: Any, centred: Array, eps: float) -> Basis:
     n, p = centred.shape
     u, s, vt = xp.linalg.svd(centred, full_matrices=False)
-    tolerance = float(s[0]) * max(n, p) * eps
+    tolerance = rank_tolerance(float(s[0]), (n, p), eps)
     rank = int(xp.sum(xp.astype(s > tolerance, xp.int64)))
     return Basis(centred, s[:rank, None] * vt[:rank, :], explicit_q=u[:, :rank])

@@ -18,7 +18,10 @@ import numpy as np
 from .._backend import Array, to_numpy
 from .._validate import check_fraction, check_option, check_pair, check_positive_int
 from ..errors import UninformativeWarning
+from . import registry
+from .registry import DTYPE, INVERTIBLE_LINEAR, ISOTROPIC_SCALING, ORTHOGONAL, TRANSLATION, Option, Plan
 from ._subspace import (
+    UNIT_ROUNDING,
     Basis,
     centre_informative,
     cross_product,
@@ -28,9 +31,7 @@ from ._subspace import (
 
 SVCCA_RULES = ("variance", "singular_values")
 
-# Singular values of a product of matrices with orthonormal columns are at most 1; rounding
-# can give 1 + a few eps, which is reported as 1. A larger excess would be a bug.
-_UNIT_ROUNDING = 1e-8
+
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def correlate(xp: Any, basis_x: Basis, basis_y: Basis, *, directions: bool = Fal
         left, right, rho = None, None, xp.linalg.svdvals(product)
     rho = to_numpy(rho)
     excess = float(rho.max() - 1.0) if rho.size else 0.0
-    if excess > _UNIT_ROUNDING:
+    if excess > UNIT_ROUNDING:
         raise ArithmeticError(f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
     return CanonicalPair(np.minimum(rho, 1.0), left, right)
 
@@ -313,3 +314,91 @@ def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
     warn_if_uninformative(x.shape[0], basis_x.rank, basis_y.rank)
     pair = correlate(xp, basis_x, basis_y, directions=True)
     return projection_weighted(xp, pair.rho, pair.left, basis_x)
+
+
+# ----------------------------------------------------------------------------- the registry
+
+def canonical_pair(xp: Any, a: Basis, b: Basis, memo: dict, *, directions: bool) -> CanonicalPair:
+    """:func:`correlate` of one pair, computed once for every measure scoring it (`memo`)."""
+    key = ("canonical", id(a), id(b))
+    pair = memo.get(key)
+    if pair is None or (directions and pair.left is None):
+        pair = memo[key] = correlate(xp, a, b, directions=directions)
+    return pair
+
+
+def _mean_rho(xp: Any, a: Basis, b: Basis, options: Any, memo: dict) -> float:
+    return float(np.mean(canonical_pair(xp, a, b, memo, directions=False).rho))
+
+
+def _r2(xp: Any, a: Basis, b: Basis, options: Any, memo: dict) -> float:
+    return float(np.mean(canonical_pair(xp, a, b, memo, directions=False).rho ** 2))
+
+
+def _pwcca(xp: Any, a: Basis, b: Basis, options: Any, memo: dict) -> float:
+    pair = canonical_pair(xp, a, b, memo, directions=True)
+    return projection_weighted(xp, pair.rho, pair.left, a)
+
+
+def _pwcca_both(xp: Any, a: Basis, b: Basis, options: Any, memo: dict) -> tuple[float, float]:
+    pair = canonical_pair(xp, a, b, memo, directions=True)
+    return (projection_weighted(xp, pair.rho, pair.left, a),
+            projection_weighted(xp, pair.rho, pair.right, b))
+
+
+def _prepare_basis(xp: Any, x: Array, options: Any, name: str, plan: Plan) -> Basis:
+    return prepare_cca(xp, x, name)
+
+
+def _prepare_truncated(xp: Any, x: Array, options: Any, name: str, plan: Plan) -> Basis:
+    return prepare_svcca(xp, x, threshold=options["threshold"], rule=options["rule"],
+                         keep=options["keep"], name=name)
+
+
+def ranks_uninformative(a: Basis, b: Basis, n: int) -> bool:
+    """CKA paper Theorem 1: ``rank a + rank b > n - 1`` forces canonical correlations to 1."""
+    return a.rank + b.rank > n - 1
+
+
+def _check_rule(value: Any) -> str:
+    check_option("rule", value, SVCCA_RULES)
+    return value
+
+
+def _check_keep(value: Any) -> int | None:
+    return None if value is None else check_positive_int("keep", value)
+
+
+_ALL_LINEAR = (ORTHOGONAL, ISOTROPIC_SCALING, INVERTIBLE_LINEAR, TRANSLATION)
+_SIMILARITY = (ORTHOGONAL, ISOTROPIC_SCALING, TRANSLATION)
+_SVCCA_OPTIONS = (Option("threshold", 0.99, lambda value: check_fraction("threshold", value)),
+                  Option("rule", "variance", _check_rule), Option("keep", None, _check_keep), DTYPE)
+_BASIS = dict(prepare=_prepare_basis, preparation=lambda options: ("cca",),
+              uninformative=ranks_uninformative)
+_TRUNCATED = dict(prepare=_prepare_truncated, uninformative=ranks_uninformative,
+                  preparation=lambda options: ("svcca", options["threshold"], options["rule"], options["keep"]))
+
+registry.builtin(
+    "cca_mean_rho", "mean canonical correlation (rho-bar)", "Raghu et al. 2017 eq. 1", (0.0, 1.0), True,
+    _ALL_LINEAR, pair=lambda x, y, dtype=None: cca(x, y, dtype=dtype).mean_rho, score=_mean_rho,
+    from_dft=lambda result, options: result.mean_rho, **_BASIS)
+registry.builtin(
+    "cca_r2", "mean squared canonical correlation (R^2_CCA)", "Kornblith et al. 2019 eq. 7", (0.0, 1.0),
+    True, _ALL_LINEAR, pair=lambda x, y, dtype=None: cca(x, y, dtype=dtype).r2, score=_r2,
+    from_dft=lambda result, options: result.r2, **_BASIS)
+registry.builtin(
+    "svcca_mean_rho", "mean canonical correlation after SVD truncation", "Raghu et al. 2017 sec. 2",
+    (0.0, 1.0), True, _SIMILARITY, options=_SVCCA_OPTIONS,
+    pair=lambda x, y, threshold=0.99, rule="variance", keep=None, dtype=None: svcca(
+        x, y, threshold=threshold, rule=rule, keep=keep, dtype=dtype).mean_rho,
+    score=_mean_rho, **_TRUNCATED)
+registry.builtin(
+    "svcca_r2", "mean squared canonical correlation after SVD truncation",
+    "Raghu et al. 2017; Kornblith et al. 2019 Table 1", (0.0, 1.0), True, _SIMILARITY, options=_SVCCA_OPTIONS,
+    pair=lambda x, y, threshold=0.99, rule="variance", keep=None, dtype=None: svcca(
+        x, y, threshold=threshold, rule=rule, keep=keep, dtype=dtype).r2,
+    score=_r2, **_TRUNCATED)
+registry.builtin(
+    "pwcca", "projection-weighted mean canonical correlation, weights from the row layer",
+    "Morcos et al. 2018 sec. 2.2", (0.0, 1.0), False, (ISOTROPIC_SCALING, TRANSLATION),
+    pair=lambda x, y, dtype=None: pwcca(x, y, dtype=dtype), score=_pwcca, score_both=_pwcca_both, **_BASIS)

@@ -18,17 +18,18 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
-from array_api_compat import device
 
-from .._backend import Array, namespace_of, to_float, to_numpy
+from .._backend import Array, as_float64, device_of, matmul_into, namespace_of, to_float, to_numpy
+from .._backend import median as backend_median
 from .._validate import check_option, check_pair, check_positive_number
 from ..errors import DegenerateInputError, ShapeError, UnknownOptionError
-from ._subspace import centre, centre_informative
+from . import registry
+from ._subspace import UNIT_ROUNDING, centre, centre_informative
+from .registry import DTYPE, ISOTROPIC_SCALING, ORTHOGONAL, TRANSLATION, Option, Plan
 
 KERNELS = ("linear", "rbf")
 Kernel = Union[str, Callable[[Array], Array]]
 DEFAULT_RBF_BANDWIDTH = 1.0
-_UNIT_ROUNDING = 1e-8
 
 
 def _check_kernel_options(kernel: Kernel, bandwidth: float | None) -> float | None:
@@ -45,16 +46,6 @@ def _check_kernel_options(kernel: Kernel, bandwidth: float | None) -> float | No
     return check_positive_number("bandwidth", bandwidth)
 
 
-def _median(xp: Any, values: Array) -> float:
-    """Median of all entries; the mean of the two middle ones when their count is even."""
-    flat = xp.reshape(values, (-1,))
-    if isinstance(flat, np.ndarray):
-        return float(np.median(flat))
-    ordered = xp.sort(flat)
-    m = ordered.shape[0]
-    return 0.5 * (float(ordered[(m - 1) // 2]) + float(ordered[m // 2]))
-
-
 def rbf_gram(xp: Any, x: Array, bandwidth: float = DEFAULT_RBF_BANDWIDTH, name: str = "X") -> Array:
     """RBF Gram matrix with the CKA paper's bandwidth rule.
 
@@ -68,7 +59,7 @@ def rbf_gram(xp: Any, x: Array, bandwidth: float = DEFAULT_RBF_BANDWIDTH, name: 
     norms = xp.linalg.diagonal(dots)
     squared = norms[:, None] + norms[None, :] - 2 * dots
     squared = xp.maximum(squared, xp.zeros_like(squared))  # rounding can go below zero
-    median = _median(xp, squared)
+    median = backend_median(squared)
     if median <= 0:
         raise DegenerateInputError(
             f"the median squared distance between examples of {name} is 0 (at least half of "
@@ -102,7 +93,7 @@ def _centre_gram(xp: Any, gram: Array, unbiased: bool) -> Array:
         column_means = xp.mean(gram, axis=0)
         total_mean = xp.mean(column_means)
         return gram - column_means[None, :] - column_means[:, None] + total_mean
-    off_diagonal = 1 - xp.eye(n, dtype=gram.dtype, device=device(gram))
+    off_diagonal = 1 - xp.eye(n, dtype=gram.dtype, device=device_of(gram))
     zeroed = gram * off_diagonal
     means = xp.sum(zeroed, axis=0) / (n - 2)
     means = means - xp.sum(means) / (2 * (n - 1))
@@ -207,14 +198,22 @@ def prepare_kernel(
 
 
 def score_hsic(xp: Any, a: KernelLayer, b: KernelLayer) -> float:
-    """The unnormalised ``HSIC(X, Y)`` of two prepared layers (the "score" half)."""
+    """The unnormalised ``HSIC(X, Y)`` of two prepared layers (the "score" half).
+
+    Two layers prepared in feature space meet there (``||Xc^T Yc||_F^2``); otherwise in
+    Gram space, forming ``Xc Xc^T`` for a layer that was prepared in feature space.
+    """
     if a.features is not None and b.features is not None:
         dot = squared_frobenius(xp, a.features.T @ b.features)
     else:
-        dot = frobenius_inner(xp, a.gram, b.gram)
+        dot = frobenius_inner(xp, _gram_of(a), _gram_of(b))
     if a.row_norms is not None and b.row_norms is not None:
         return debiased_hsic_term(dot, a.row_norms, b.row_norms, xp, a.n)
     return dot
+
+
+def _gram_of(layer: KernelLayer) -> Array:
+    return layer.gram if layer.gram is not None else layer.features @ layer.features.T
 
 
 def hsic_scale(n: int, debiased: bool) -> float:
@@ -242,7 +241,7 @@ def cka_from_hsic(cross: float, self_x: float, self_y: float, debiased: bool) ->
     value = cross / (self_x**0.5 * self_y**0.5)
     if debiased:
         return value
-    if value - 1.0 > _UNIT_ROUNDING:
+    if value - 1.0 > UNIT_ROUNDING:
         raise ArithmeticError(f"CKA exceeds 1 by {value - 1.0:.3g}; please report this")
     return min(value, 1.0)
 
@@ -268,10 +267,12 @@ def gram_inner_products(
     """
     layers = list(left) + ([] if right is None else list(right))
     n_left, n = len(left), int(layers[0].shape[0])
-    total = np.zeros((n_left, n_left if right is None else len(layers) - n_left))
-    self_terms = np.zeros(len(layers))
+    where = device_of(layers[0])
+    total = xp.zeros((n_left, n_left if right is None else len(layers) - n_left), dtype=xp.float64,
+                     device=where)
+    self_terms = xp.zeros((len(layers),), dtype=xp.float64, device=where)
     rows = max(1, min(int(block_rows), n))
-    buffer = xp.empty((len(layers), rows * n), dtype=layers[0].dtype, device=device(layers[0]))
+    buffer = xp.empty((len(layers), rows * n), dtype=layers[0].dtype, device=where)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         for columns, weight in (((start, stop), 1.0), ((stop, n), 2.0)):
@@ -279,27 +280,22 @@ def gram_inner_products(
             if size == 0:
                 continue
             for k, a in enumerate(layers):
-                _matmul_into(xp, a[start:stop], a[columns[0]:columns[1]].T, buffer[k, :size],
+                matmul_into(a[start:stop], a[columns[0]:columns[1]].T, buffer[k, :size],
                              (stop - start, columns[1] - columns[0]))
             block = buffer[:, :size]
+            # Accumulators stay on the inputs' device, in float64 whatever the working dtype.
             if right is None:
-                total += weight * to_numpy(block @ block.T)
+                total += weight * as_float64(block @ block.T)
             else:
-                total += weight * to_numpy(block[:n_left] @ block[n_left:].T)
-                self_terms += weight * to_numpy(xp.sum(block * block, axis=1))
+                total += weight * as_float64(block[:n_left] @ block[n_left:].T)
+                self_terms += weight * as_float64(xp.sum(block * block, axis=1))
         if on_rows is not None:
             on_rows(stop - start)
+    total = to_numpy(total)
     if right is None:
         return total, np.diag(total).copy(), np.diag(total).copy()
+    self_terms = to_numpy(self_terms)
     return total, self_terms[:n_left], self_terms[n_left:]
-
-
-def _matmul_into(xp: Any, x: Array, y: Array, out: Array, shape: tuple[int, int]) -> None:
-    """``out[:] = (x @ y).reshape(-1)``; numpy writes the product in place, without a temporary."""
-    if isinstance(out, np.ndarray):
-        np.matmul(x, y, out=out.reshape(shape))
-    else:
-        out[...] = xp.reshape(x @ y, (-1,))
 
 
 def kernel_space(kernel: Kernel, n: int, widths: list[int]) -> str:
@@ -413,3 +409,89 @@ def cka(
     """
     xp, a, b = _prepare_pair(x, y, kernel, debiased, bandwidth, dtype)
     return score_cka(xp, a, b)
+
+
+# ----------------------------------------------------------------------------- the registry
+
+@dataclass(frozen=True)
+class GramTerms:
+    """What :func:`replens.compare`'s blocked Gram pass gives for one pair of centred layers.
+
+    ``cross = <K, L>_F``, ``self_a = <K, K>_F``, ``self_b = <L, L>_F`` (unnormalised linear
+    HSIC terms, eq. 6) and the Gram diagonals ``norms_a = diag K``, ``norms_b = diag L``.
+    """
+
+    xp: Any
+    n: int
+    cross: float
+    self_a: float
+    self_b: float
+    norms_a: Array
+    norms_b: Array
+
+
+def centred_layers(xp: Any, matrices: Sequence[Array], names: Sequence[str]) -> list[Array]:
+    """Each layer centred (columns of mean zero), checked to vary: the input of the Gram pass."""
+    return [centre_informative(xp, m, name) for m, name in zip(matrices, names)]
+
+
+def _linear_prepare(debiased: bool) -> Callable[..., KernelLayer]:
+    def prepare(xp: Any, x: Array, options: Any, name: str, plan: Plan) -> KernelLayer:
+        space = plan.space or ("features" if x.shape[1] < x.shape[0] else "gram")
+        return prepare_kernel(xp, x, debiased=debiased, space=space, name=name)
+
+    return prepare
+
+
+def _rbf_prepare(xp: Any, x: Array, options: Any, name: str, plan: Plan) -> KernelLayer:
+    return prepare_kernel(xp, x, kernel="rbf", bandwidth=options["bandwidth"], space="gram", name=name)
+
+
+def _score_cka(xp: Any, a: KernelLayer, b: KernelLayer, options: Any, memo: dict) -> float:
+    return score_cka(xp, a, b)
+
+
+def _score_linear_hsic(xp: Any, a: KernelLayer, b: KernelLayer, options: Any, memo: dict) -> float:
+    return score_hsic(xp, a, b) / hsic_scale(a.n, False)
+
+
+def _debiased_from_gram(t: GramTerms, options: Any) -> float:
+    return cka_from_hsic(debiased_hsic_term(t.cross, t.norms_a, t.norms_b, t.xp, t.n),
+                         debiased_hsic_term(t.self_a, t.norms_a, t.norms_a, t.xp, t.n),
+                         debiased_hsic_term(t.self_b, t.norms_b, t.norms_b, t.xp, t.n), True)
+
+
+_SIMILARITY = (ORTHOGONAL, ISOTROPIC_SCALING, TRANSLATION)
+
+registry.builtin(
+    "linear_cka", "CKA with a linear kernel, biased HSIC", "Kornblith et al. 2019 eq. 6", (0.0, 1.0),
+    True, _SIMILARITY,
+    pair=lambda x, y, dtype=None: cka(x, y, dtype=dtype),
+    prepare=_linear_prepare(False), score=_score_cka,
+    preparation=lambda options: ("linear_kernel",),
+    from_gram=lambda t, options: cka_from_hsic(t.cross, t.self_a, t.self_b, False))
+registry.builtin(
+    "debiased_linear_cka",
+    "CKA with a linear kernel, unbiased HSIC (Song et al. 2012); may be slightly negative",
+    "Kornblith et al. 2019 eq. 4 with the unbiased estimator", (None, 1.0), True, _SIMILARITY,
+    min_examples=4,
+    pair=lambda x, y, dtype=None: cka(x, y, debiased=True, dtype=dtype),
+    prepare=_linear_prepare(True), score=_score_cka,
+    preparation=lambda options: ("debiased_linear_kernel",),
+    from_gram=_debiased_from_gram)
+registry.builtin(
+    "rbf_cka", "CKA with an RBF kernel, sigma = bandwidth x median distance",
+    "Kornblith et al. 2019 sec. 4", (0.0, 1.0), True, _SIMILARITY,
+    options=(Option("bandwidth", DEFAULT_RBF_BANDWIDTH, lambda value: check_positive_number("bandwidth", value)),
+             DTYPE),
+    pair=lambda x, y, bandwidth=DEFAULT_RBF_BANDWIDTH, dtype=None: cka(
+        x, y, kernel="rbf", bandwidth=bandwidth, dtype=dtype),
+    prepare=_rbf_prepare, score=_score_cka,
+    preparation=lambda options: ("rbf_kernel", options["bandwidth"]))
+registry.builtin(
+    "linear_hsic", "HSIC with a linear kernel, tr(KHLH)/(n-1)^2",
+    "Gretton et al. 2005; Kornblith et al. 2019 eq. 3", (0.0, None), True, (ORTHOGONAL, TRANSLATION),
+    pair=lambda x, y, dtype=None: hsic(x, y, dtype=dtype),
+    prepare=_linear_prepare(False), score=_score_linear_hsic,
+    preparation=lambda options: ("linear_kernel",),
+    from_gram=lambda t, options: t.cross / hsic_scale(t.n, False))

@@ -8,8 +8,10 @@ from typing import Any
 from .._backend import Array, to_float
 from .._validate import check_pair
 from ..errors import UninformativeWarning
-from ._subspace import centre_informative, project
+from . import registry
+from ._subspace import Basis, centre_informative, project
 from .cca import prepare_cca
+from .registry import ISOTROPIC_SCALING, ORTHOGONAL, TRANSLATION, Plan
 
 
 def linear_regression_r2(x: Array, y: Array, *, dtype: Any = None) -> float:
@@ -46,5 +48,32 @@ def linear_regression_r2(x: Array, y: Array, *, dtype: Any = None) -> float:
             UninformativeWarning,
             stacklevel=2,
         )
-    explained = project(basis_y, xc)
-    return min(1.0, to_float(xp.sum(explained * explained)) / to_float(xp.sum(xc * xc)))
+    return explained_fraction(xp, xc, to_float(xp.sum(xc * xc)), basis_y)
+
+
+def explained_fraction(xp: Any, centred: Array, total: float, predictor: Basis) -> float:
+    """``||Q_Y^T Xc||_F^2 / ||Xc||_F^2``: the fraction of X's variance that Y's span explains.
+
+    A projection cannot exceed the whole: rounding above 1 by a few ulp is reported as 1.
+    """
+    explained = project(predictor, centred)
+    return min(1.0, to_float(xp.sum(explained * explained)) / total)
+
+
+def _score(xp: Any, target: Basis, predictor: Basis, options: Any, memo: dict) -> float:
+    return explained_fraction(xp, target.centred, to_float(xp.sum(target.coords * target.coords)), predictor)
+
+
+def _score_both(xp: Any, a: Basis, b: Basis, options: Any, memo: dict) -> tuple[float, float]:
+    return _score(xp, a, b, options, memo), _score(xp, b, a, options, memo)
+
+
+def _prepare(xp: Any, x: Array, options: Any, name: str, plan: Plan) -> Basis:
+    return prepare_cca(xp, x, name)
+
+
+registry.builtin(
+    "linear_regression_r2", "fraction of the row layer's variance explained by the column layer",
+    "Kornblith et al. 2019 eq. 5", (0.0, 1.0), False, (ORTHOGONAL, ISOTROPIC_SCALING, TRANSLATION),
+    pair=lambda x, y, dtype=None: linear_regression_r2(x, y, dtype=dtype), prepare=_prepare,
+    score=_score, score_both=_score_both, preparation=lambda options: ("cca",))

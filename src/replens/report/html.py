@@ -20,9 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_path
+from .._io import atomic_path, package_versions
 from ..errors import ReplensError, UnknownOptionError
-from ..similarity_matrix import SimilarityMatrix
+from ..results.matrix import SimilarityMatrix
 from ._template import PAGE, STYLE
 
 __all__ = ["write_report"]
@@ -35,6 +35,7 @@ _CSS_PX_PER_INCH = 96
 
 MatrixEntry = tuple[str, SimilarityMatrix, str]
 TableEntry = tuple[str, Any]
+ImageEntry = tuple[str, bytes]
 
 
 def write_report(
@@ -45,6 +46,7 @@ def write_report(
     matrices: Sequence[MatrixEntry] = (),
     tables: Sequence[TableEntry] = (),
     manifest: Mapping[str, Any] | None = None,
+    images: Sequence[ImageEntry] = (),
 ) -> Path:
     """Write a self-contained HTML report to `path` atomically; return the path.
 
@@ -69,6 +71,10 @@ def write_report(
         How the results were made (inputs' hashes, versions, options): one definition-list
         entry per key, nested values as indented JSON, and the whole as JSON. Values JSON
         cannot encode are shown by ``str()``.
+    images : sequence of (caption, PNG bytes)
+        Figures already drawn (e.g. curves over training), embedded as base64 PNGs in a
+        "Figures" section after the heatmaps; shown at 96/150 of their pixel size, the
+        scale of a figure saved at 150 dpi.
 
     Returns
     -------
@@ -100,7 +106,8 @@ def write_report(
     """
     path = Path(path)
     _check_arguments(path, title, summary_lines, matrices, tables, manifest)
-    page = _render_page(title, summary_lines, matrices, tables, manifest)
+    _check_images(images)
+    page = _render_page(title, summary_lines, matrices, tables, manifest, images=images)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         temporary.write_bytes(page.encode("utf-8"))
@@ -128,6 +135,18 @@ def _check_arguments(path: Path, title: Any, summary_lines: Any, matrices: Any, 
     if manifest is not None and not isinstance(manifest, Mapping):
         raise ReplensError(f"manifest must be a dict (or None); got {type(manifest).__name__}. "
                            f"Pass e.g. manifest={{'inputs': ..., 'versions': ..., 'options': ...}}.")
+
+
+def _check_images(images: Any) -> None:
+    _check_sequence(images, "images", "a sequence of (caption, PNG bytes)")
+    for index, entry in enumerate(images):
+        argument = f"images[{index}]"
+        caption, png = _unpack(entry, argument, 2, "a (caption, PNG bytes) pair")
+        _check_text(caption, f"{argument}[0] (the caption)")
+        if not isinstance(png, bytes) or not png.startswith(_PNG_SIGNATURE):
+            raise ReplensError(f"{argument}[1] must be the bytes of a PNG file; got "
+                               f"{type(png).__name__} ({png!r:.40}). Save the figure with "
+                               f"fig.savefig(buffer, format='png') and pass buffer.getvalue().")
 
 
 def _check_text(value: Any, argument: str) -> None:
@@ -177,10 +196,8 @@ def _check_table_entry(entry: Any, index: int) -> None:
 # Page assembly
 
 def _render_page(title: str, summary_lines: Sequence[str], matrices: Sequence[MatrixEntry],
-                 tables: Sequence[TableEntry], manifest: Mapping[str, Any] | None) -> str:
-    # imported here, not at module level: replens/__init__ may import this module
-    from .. import __version__
-
+                 tables: Sequence[TableEntry], manifest: Mapping[str, Any] | None, *,
+                 images: Sequence[ImageEntry] = ()) -> str:
     sections: list[tuple[str, str, str]] = []  # (anchor, heading, body markup)
     if summary_lines:
         items = "".join(f"<li>{_text(line)}</li>" for line in summary_lines)
@@ -188,6 +205,9 @@ def _render_page(title: str, summary_lines: Sequence[str], matrices: Sequence[Ma
     if matrices:
         figures = "\n".join(_heatmap_figure(caption, matrix, measure) for caption, matrix, measure in matrices)
         sections.append(("matrices", "Similarity matrices", f'<div class="figures">\n{figures}\n</div>'))
+    if images:
+        figures = "\n".join(_image_figure(caption, png) for caption, png in images)
+        sections.append(("figures", "Figures", f'<div class="figures">\n{figures}\n</div>'))
     if tables:
         body = "\n".join(_table_figure(caption, frame) for caption, frame in tables)
         sections.append(("tables", "Tables", body))
@@ -203,7 +223,8 @@ def _render_page(title: str, summary_lines: Sequence[str], matrices: Sequence[Ma
     if not sections:
         markup = '<section class="card"><p class="empty">This report is empty.</p></section>'
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return PAGE.substitute(title=_text(title), version=_text(__version__), generated=generated,
+    version = package_versions().get("replens", "unknown")
+    return PAGE.substitute(title=_text(title), version=_text(version), generated=generated,
                            style=STYLE, contents=contents, sections=markup)
 
 
@@ -224,8 +245,8 @@ def _heatmap_figure(caption: str, matrix: SimilarityMatrix, measure: str) -> str
             f'<figcaption>{_text(caption)}</figcaption></figure>')
 
 
-def _heatmap_png(matrix: SimilarityMatrix, measure: str) -> tuple[bytes, int, int]:
-    """PNG bytes of ``matrix.plot(measure)`` and its display size in CSS pixels.
+def _heatmap_png(matrix: SimilarityMatrix, measure: str, *, dpi: int = _PNG_DPI) -> tuple[bytes, int, int]:
+    """PNG bytes of ``matrix.plot(measure)`` at `dpi` and its display size in CSS pixels.
 
     The figure is a bare ``matplotlib.figure.Figure``: it never touches pyplot's list of
     open figures or the configured backend, so nothing leaks and no window opens.
@@ -236,7 +257,7 @@ def _heatmap_png(matrix: SimilarityMatrix, measure: str) -> tuple[bytes, int, in
     figure = Figure(figsize=size)
     matrix.plot(measure, ax=figure.add_subplot())
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_PNG_DPI, facecolor="white", metadata={"Software": None})
+    figure.savefig(buffer, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
     width, height = (round(inches * _CSS_PX_PER_INCH) for inches in size)
     return buffer.getvalue(), width, height
 
@@ -253,6 +274,19 @@ def _heatmap_size(matrix: SimilarityMatrix) -> tuple[float, float]:
     width = 0.8 + 0.083 * longest_a + max(0.35 * len(matrix.layers_b), 2.0) + 1.1
     height = 0.9 + 0.072 * longest_b + max(0.35 * len(matrix.layers_a), 1.6)
     return min(width, 16.0), min(height, 14.0)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _image_figure(caption: str, png: bytes) -> str:
+    """A drawn PNG as a figure; its display size from the pixel size in the PNG header."""
+    width_px, height_px = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    width, height = (round(pixels * _CSS_PX_PER_INCH / _PNG_DPI) for pixels in (width_px, height_px))
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure class="heatmap">'
+            f'<img src="data:image/png;base64,{data}" width="{width}" height="{height}" '
+            f'alt="{_text(caption)}"><figcaption>{_text(caption)}</figcaption></figure>')
 
 
 # ---------------------------------------------------------------------------------------

@@ -20,21 +20,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import device, is_numpy_array, is_torch_array
 
-from ._backend import Array, machine_epsilon, namespace_of, resolve_dtype, to_numpy
-from ._validate import check_option, check_values
-from .errors import DegenerateInputError, ShapeError, TooFewExamplesError, UninformativeWarning
-from .measures._subspace import TWO_PASS_LIMIT, centre, one_pass_limit
-from .measures.cca import CanonicalCorrelations
+from .._backend import (
+    Array,
+    complex_from_parts,
+    device_of,
+    machine_epsilon,
+    namespace_of,
+    real_fft,
+    real_view,
+    resolve_dtype,
+    to_device_like,
+    to_numpy,
+)
+from .._validate import check_option, check_values
+from ..errors import DegenerateInputError, ShapeError, TooFewExamplesError, UninformativeWarning
+from ._subspace import TWO_PASS_LIMIT, UNIT_ROUNDING, centre, one_pass_limit
+from .cca import CanonicalCorrelations
 
 __all__ = ["dft_cca", "DFTCCAResult", "DFT_LAYOUTS"]
 
 DFT_LAYOUTS = ("NHWC", "NCHW")
 
-# Singular values of a product of matrices with orthonormal columns are at most 1; rounding
-# can give 1 + a few eps, which is reported as 1. A larger excess would be a bug.
-_UNIT_ROUNDING = 1e-8
 # Inputs whose largest magnitude lies outside this range are rescaled (exactly) first.
 _SAFE_PEAK = (2.0**-30, 2.0**30)
 
@@ -203,7 +210,7 @@ def score_dft(xp: Any, a: DFTLayer, b: DFTLayer, plan: FrequencyPlan) -> DFTCCAR
     rank_x, rank_y = to_numpy(bx.rank).astype(np.int64), to_numpy(by.rank).astype(np.int64)
     rho[np.arange(k)[None, :] >= np.minimum(rank_x, rank_y)[:, None]] = 0.0
     excess = float(rho.max() - 1.0) if rho.size else 0.0
-    if excess > max(_UNIT_ROUNDING, 1e3 * max(a.eps, b.eps)):
+    if excess > max(UNIT_ROUNDING, 1e3 * max(a.eps, b.eps)):
         raise ArithmeticError(
             f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
     rho = np.minimum(rho, 1.0)
@@ -352,16 +359,8 @@ def _spectra(xp: Any, x: Array, rows: np.ndarray, cols: np.ndarray) -> Array:
     if peak > 0 and not (_SAFE_PEAK[0] <= peak <= _SAFE_PEAK[1]):
         x = x * 2.0 ** -math.floor(math.log2(peak))
     spatial_first = xp.permute_dims(centre(xp, x), (1, 2, 0, 3))  # (h, w, n, c)
-    if is_numpy_array(x):
-        import scipy.fft
-
-        half = scipy.fft.rfftn(np.ascontiguousarray(spatial_first), axes=(0, 1))
-    else:
-        half = xp.fft.rfftn(spatial_first.contiguous(), axes=(0, 1))
-    if is_torch_array(half):
-        import torch
-
-        rows, cols = (torch.as_tensor(i, device=half.device) for i in (rows, cols))
+    half = real_fft(xp, spatial_first, axes=(0, 1))
+    rows, cols = (to_device_like(half, i) for i in (rows, cols))
     return half[rows, cols]  # gathered into a new (F, n, c)
 
 
@@ -380,27 +379,11 @@ def hermitian_product(xp: Any, a: Array, b: Array) -> Array:
     interleaved), with no conjugated copy of either input; for ``a is b`` the product is
     symmetric. Same multiply-adds as a complex product, at real-BLAS speed.
     """
-    ra, rb = _real_view(xp, a), (None if b is a else _real_view(xp, b))
+    ra, rb = real_view(a), (None if b is a else real_view(b))
     r = xp.matrix_transpose(ra) @ (ra if rb is None else rb)
     real = r[..., 0::2, 0::2] + r[..., 1::2, 1::2]
     imag = r[..., 0::2, 1::2] - r[..., 1::2, 0::2]
-    if is_torch_array(r):
-        import torch
-
-        return torch.complex(real, imag)
-    return real + 1j * imag
-
-
-def _real_view(xp: Any, a: Array) -> Array:
-    """A complex (..., n, p) array as real (..., n, 2p), columns re, im interleaved; no copy
-    when `a` is contiguous."""
-    if is_torch_array(a):
-        import torch
-
-        real = torch.view_as_real(a.contiguous())
-        return real.reshape(*a.shape[:-1], 2 * a.shape[-1])
-    a = np.ascontiguousarray(a)
-    return a.view(a.real.dtype)
+    return complex_from_parts(real, imag)
 
 
 def _whiten(xp: Any, gram: Array) -> tuple[Array, Array]:
@@ -488,7 +471,7 @@ def _svd_bases(xp: Any, data: Array, tolerance: float) -> tuple[Array, Array, Ar
     """Batched thin-SVD bases: ``Z = U``, ``T`` = identity with the dropped columns zeroed."""
     u, s, _ = xp.linalg.svd(data, full_matrices=False)
     keep = s > tolerance
-    identity = xp.eye(s.shape[1], dtype=u.dtype, device=device(u))
+    identity = xp.eye(s.shape[1], dtype=u.dtype, device=device_of(u))
     t = xp.astype(keep, u.dtype)[:, None, :] * identity
     return u, t, xp.sum(xp.astype(keep, xp.int64), axis=1)
 

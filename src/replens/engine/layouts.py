@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._backend import Array
-from ._validate import check_option
-from .errors import ShapeError
+from .._backend import Array
+from .._validate import check_option
+from ..errors import ShapeError
 
 CONV_MODES = ("flatten", "spatial_as_examples", "mean_pool", "dft")
 SEQUENCE_MODES = ("flatten", "time_as_examples", "mean", "last")

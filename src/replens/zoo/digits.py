@@ -1,7 +1,8 @@
-"""The demo's data: scikit-learn's bundled 8x8 handwritten digits (1797 images, no download).
+"""Offline data: scikit-learn's bundled 8x8 handwritten digits (1797 images, no download).
 
 The split is stratified and fixed by ``split_seed``; features are standardised with the
 training split's mean and standard deviation (constant pixels are left at zero).
+scikit-learn is imported only when the digits are loaded.
 """
 
 from __future__ import annotations

@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from ._io import atomic_path
-from .errors import ReplensError, UnknownOptionError
-from .measures.catalog import MEASURES
+from .._io import atomic_path
+from ..errors import ReplensError, UnknownOptionError
+from ..measures.registry import measure_bounds
 
 _FORMAT_VERSION = 1
+# Optional per-entry statistics (replens.stats.compare), saved when present.
+_STATISTICS = ("pvalues", "pvalues_corrected", "low", "high", "se")
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,14 @@ class SimilarityMatrix:
     layers_a, layers_b : tuple of str
         Layer names in the caller's order.
     measures : tuple of str
-        Measure names, in the order of the first axis.
+        Measure labels (``"linear_cka"``, ``"rbf_cka(bandwidth=0.5)"``), in the order of the
+        first axis.
     attrs : dict
         How the matrix was computed (modes, number of examples, options).
+    pvalues, pvalues_corrected, low, high, se : ndarray shaped like values, or None
+        Statistics of each entry from :func:`replens.stats.compare` (permutation p-values,
+        p-values corrected over each measure's grid, confidence bounds, standard errors);
+        None where not computed.
     """
 
     values: np.ndarray
@@ -39,19 +46,43 @@ class SimilarityMatrix:
     layers_b: tuple[str, ...]
     measures: tuple[str, ...]
     attrs: dict[str, Any] = field(default_factory=dict)
+    pvalues: np.ndarray | None = None
+    pvalues_corrected: np.ndarray | None = None
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    se: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         expected = (len(self.measures), len(self.layers_a), len(self.layers_b))
         if self.values.shape != expected:
             raise ReplensError(f"values must have shape {expected} (measures, layers_a, layers_b); "
                                f"got {self.values.shape}.")
+        for name in _STATISTICS:
+            array = getattr(self, name)
+            if array is not None and np.shape(array) != expected:
+                raise ReplensError(f"{name} must have the shape of values, {expected}; got "
+                                   f"{np.shape(array)}. Pass None where it was not computed.")
 
     def __getitem__(self, measure: str) -> np.ndarray:
-        """The (n_layers_a, n_layers_b) matrix of one measure."""
-        if measure not in self.measures:
-            raise UnknownOptionError(
-                f"measure {measure!r} is not in this matrix; it holds {', '.join(self.measures)}.")
-        return self.values[self.measures.index(measure)]
+        """The (n_layers_a, n_layers_b) matrix of one measure, by label.
+
+        A bare name (``"rbf_cka"``) also finds the one measure of that name when the matrix
+        holds only one (``"rbf_cka(bandwidth=0.5)"``).
+        """
+        return self.values[self.index(measure)]
+
+    def index(self, measure: Any) -> int:
+        """Position of `measure` (a label, a bare name, or a Measure) on the first axis."""
+        label = getattr(measure, "label", measure)
+        if label in self.measures:
+            return self.measures.index(label)
+        named = [k for k, held in enumerate(self.measures) if held.split("(", 1)[0] == label]
+        if len(named) == 1:
+            return named[0]
+        detail = (f"it holds several measures named {label!r}; index by label" if named else "")
+        raise UnknownOptionError(
+            f"measure {label!r} is not in this matrix{'; ' + detail if detail else ''}; it holds "
+            f"{', '.join(self.measures)}.")
 
     def to_xarray(self) -> Any:
         """An ``xarray.DataArray`` with dims (measure, layer_a, layer_b)."""
@@ -90,7 +121,8 @@ class SimilarityMatrix:
             np.savez(stream, values=self.values, layers_a=np.asarray(self.layers_a, dtype=str),
                      layers_b=np.asarray(self.layers_b, dtype=str),
                      measures=np.asarray(self.measures, dtype=str),
-                     meta=np.asarray(json.dumps({"format": _FORMAT_VERSION, "attrs": self.attrs})))
+                     meta=np.asarray(json.dumps({"format": _FORMAT_VERSION, "attrs": self.attrs})),
+                     **{name: getattr(self, name) for name in _STATISTICS if getattr(self, name) is not None})
         return path
 
     @classmethod
@@ -102,7 +134,9 @@ class SimilarityMatrix:
                        layers_a=tuple(str(v) for v in data["layers_a"]),
                        layers_b=tuple(str(v) for v in data["layers_b"]),
                        measures=tuple(str(v) for v in data["measures"]),
-                       attrs=meta.get("attrs", {}))
+                       attrs=meta.get("attrs", {}),
+                       **{name: np.asarray(data[name], dtype=np.float64) for name in _STATISTICS
+                          if name in data.files})
 
     def plot(self, measure: str | None = None, ax: Any = None, *, annotate: bool | None = None
              ) -> tuple[Any, Any]:
@@ -115,9 +149,9 @@ class SimilarityMatrix:
         """
         import matplotlib.pyplot as plt
 
-        measure = measure or self.measures[0]
+        measure = self.measures[self.index(measure or self.measures[0])]
         matrix = self[measure]
-        low, high = MEASURES[measure].bounds if measure in MEASURES else (None, None)
+        low, high = self.attrs.get("bounds", {}).get(measure) or measure_bounds(measure.split("(", 1)[0])
         if ax is None:
             size = 1.5 + 0.35 * max(len(self.layers_a), len(self.layers_b))
             fig, ax = plt.subplots(figsize=(min(size + 1.2, 16), min(size, 14)))

@@ -1,5 +1,0 @@
-"""``python -m replens.demo``"""
-
-from .cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""Result types: the similarity matrix of a layer-by-layer comparison."""
+
+from .matrix import SimilarityMatrix
+
+__all__ = ["SimilarityMatrix"]
