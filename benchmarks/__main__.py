@@ -17,10 +17,10 @@ from ._timing import REPO_ROOT, environment, thread_count, write_json_atomic
 
 
 def _groups():
-    from . import bench_compare, bench_extraction, bench_measures, bench_streaming
+    from . import bench_compare, bench_extraction, bench_measures, bench_memory, bench_stats, bench_streaming
 
     return {"measures": bench_measures.run, "compare": bench_compare.run, "streaming": bench_streaming.run,
-            "extraction": bench_extraction.run}
+            "extraction": bench_extraction.run, "stats": bench_stats.run, "memory": bench_memory.run}
 
 
 def main(argv: list[str] | None = None) -> int:

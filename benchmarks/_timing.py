@@ -113,6 +113,29 @@ def _git_state() -> dict[str, Any]:
         return {}
 
 
+def own_peak_rss_mb() -> tuple[float, str]:
+    """This process's own peak resident memory in MiB, and the source it was read from.
+
+    Linux's ``VmHWM`` (/proc/self/status) is the high-water mark of this process's own
+    address space, which exec replaces: a child started by a parent holding 5 GB reports its
+    own peak. ``getrusage``'s ``ru_maxrss`` is not: the kernel carries the larger of the
+    parent's and the child's peaks across fork and exec, so a child of a big parent reports
+    the parent's peak. It is used only where /proc is missing (not Linux), and says so.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024, "VmHWM"  # kB
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    mib = peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
+    return mib, "ru_maxrss (may include the parent's peak)"
+
+
 @dataclass
 class Contender:
     """One timed callable. `fn` takes no argument and returns the contender's value."""

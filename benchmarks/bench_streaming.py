@@ -1,8 +1,11 @@
 """Group "streaming": exact linear CKA over more examples than fit in memory.
 
 (a) n = 1,000,000 examples x 1024 features per layer, generated batch by batch and fed to
-    rl.streaming.LinearCKA in a child process: examples per second and the child's peak
-    resident memory (target < 500 MB; the data itself would be 16 GB in float64).
+    rl.streaming.LinearCKA in a child process: examples per second and the child's own peak
+    resident memory (target < 500 MB; the data itself would be 16 GB in float64), read from
+    the child's VmHWM after its work (:func:`benchmarks._timing.own_peak_rss_mb`):
+    ``ru_maxrss`` survives fork and exec, so inside ``make bench`` it reported the parent's
+    5.4 GB high-water mark instead of the child's 250 MB.
 (b) equality with the in-memory rl.cka at n = 100,000 (same generator, same batches).
 """
 
@@ -14,17 +17,20 @@ import subprocess
 import sys
 from typing import Any
 
+from ._timing import REPO_ROOT
 from .bench_measures import Report
 
 FULL = dict(n=1_000_000, p=1024, batch=2_500, check_n=100_000)
 QUICK = dict(n=20_000, p=64, batch=2_000, check_n=10_000)
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 import replens as rl
 
 n, p, batch, seed = (int(v) for v in sys.argv[1:5])
+sys.path.insert(0, sys.argv[5])
+from benchmarks._timing import own_peak_rss_mb
 
 def batches():
     rng = np.random.default_rng(seed)
@@ -39,9 +45,10 @@ for x, y in batches():
     est.update(x, y)
 value = est.compute()
 elapsed = time.perf_counter() - started
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-result = {"value": value, "seconds": elapsed, "examples_per_s": n / elapsed, "peak_rss_mb": peak_mb}
-if len(sys.argv) > 5:
+peak_mb, peak_source = own_peak_rss_mb()
+result = {"value": value, "seconds": elapsed, "examples_per_s": n / elapsed, "peak_rss_mb": peak_mb,
+          "peak_rss_source": peak_source}
+if len(sys.argv) > 6:
     xs, ys = zip(*batches())
     result["in_memory"] = rl.cka(np.concatenate(xs), np.concatenate(ys))
 print(json.dumps(result))
@@ -49,7 +56,8 @@ print(json.dumps(result))
 
 
 def _child(n: int, p: int, batch: int, *, check: bool) -> dict[str, Any]:
-    args = [sys.executable, "-c", _CHILD, str(n), str(p), str(batch), "0"] + (["check"] if check else [])
+    args = [sys.executable, "-c", _CHILD, str(n), str(p), str(batch), "0", str(REPO_ROOT)] + (
+        ["check"] if check else [])
     completed = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy(), timeout=3600)
     if completed.returncode != 0:
         raise RuntimeError(completed.stderr[-2000:])
@@ -61,9 +69,13 @@ def run(*, quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     report = Report()
     big = _child(cfg["n"], cfg["p"], cfg["batch"], check=False)
     print(f"\n(a) streamed linear CKA, n={cfg['n']:,} x {cfg['p']} per layer, batches of {cfg['batch']:,}: "
-          f"{big['seconds']:.1f} s, {big['examples_per_s']:,.0f} examples/s, peak RSS {big['peak_rss_mb']:.0f} MB, "
+          f"{big['seconds']:.1f} s, {big['examples_per_s']:,.0f} examples/s, peak RSS {big['peak_rss_mb']:.0f} MB "
+          f"(the child's own, {big['peak_rss_source']}), "
           f"value {big['value']:.10f}")
-    report.target("peak resident memory < 500 MB", big["peak_rss_mb"] < 500, f"{big['peak_rss_mb']:.0f} MB")
+    # ru_maxrss (no /proc) bounds the child's own peak from above: below 500 MB passes, above says nothing.
+    own = big["peak_rss_source"] == "VmHWM"
+    report.target("peak resident memory < 500 MB", True if big["peak_rss_mb"] < 500 else (False if own else None),
+                  f"{big['peak_rss_mb']:.0f} MB ({big['peak_rss_source']})")
     small = _child(cfg["check_n"], cfg["p"], cfg["batch"], check=True)
     error = abs(small["value"] - small["in_memory"])
     print(f"(b) n={cfg['check_n']:,}: streamed {small['value']:.15f}, in memory {small['in_memory']:.15f}, "

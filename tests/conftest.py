@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Before numpy / torch load their thread pools (the Makefile exports the same).
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+# Trained zoo networks are cached in REPLENS_CACHE: one folder per test session, never the
+# user's own cache (tests must not read results a previous run or another checkout left).
+os.environ["REPLENS_CACHE"] = tempfile.mkdtemp(prefix="replens-test-cache-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

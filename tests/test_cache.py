@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import replens as rl
-from replens.errors import DtypeError, ReplensError, ShapeError, UnknownOptionError
+from replens.errors import CorruptFileError, DtypeError, ReplensError, ShapeError, UnknownOptionError
 from replens.activations import cache as cache_module
-from replens.activations.cache import MANIFEST, ActivationCache, hash_inputs
+from replens.activations.cache import LOCK, MANIFEST, ActivationCache, hash_inputs
 
 N = 10
 
@@ -45,7 +45,8 @@ def edit_manifest(folder: Path, **changes) -> None:
 
 
 def entries(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
+    """The folder's files, less the writer lock a cache holds while it is being written."""
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK)
 
 
 # ---------------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ def test_create_makes_files_and_manifest(tmp_path: Path) -> None:
     assert (cache.completed, cache.resume_from, cache.is_complete, cache.written) == (0, 0, False, ())
     manifest = json.loads((tmp_path / "acts" / MANIFEST).read_text())
     assert manifest == cache.manifest
-    assert manifest["format"] == "replens.activation_cache" and manifest["format_version"] == 1
+    assert manifest["format"] == "replens.activation_cache" and manifest["format_version"] == 2
     assert manifest["n_examples"] == N and manifest["inputs_hash"] == digest
     assert manifest["layers"][0] == {"name": "layer1.0/conv", "file": "layer_0.npy", "shape": [2, 3, 3],
                                      "dtype": "<f4"}
@@ -151,11 +152,11 @@ def test_failed_overwrite_keeps_the_old_cache(tmp_path: Path, monkeypatch: pytes
 def test_overwrite_refuses_what_is_not_a_cache(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
-    with pytest.raises(ReplensError, match=r"is a folder without manifest\.json, not an activation cache; "
-                                           r"overwrite=True only replaces a cache"):
+    with pytest.raises(ReplensError, match=r"is not a replens folder: it has no manifest\.json\. "
+                                           r"overwrite=True only replaces an activation cache or a replens output"):
         ActivationCache.create(tmp_path / "mine", {"x": (1, "float32")}, n_examples=2, overwrite=True)
     (tmp_path / "file.npz").write_text("x")
-    with pytest.raises(ReplensError, match=r"is a file, not an activation cache"):
+    with pytest.raises(ReplensError, match=r"is not a replens folder: it is a file, not a folder"):
         ActivationCache.create(tmp_path / "file.npz", {"x": (1, "float32")}, n_examples=2, overwrite=True)
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
@@ -277,6 +278,9 @@ def test_crash_then_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         for start in range(0, N, 3):
             cache.write({name: array[start:start + 3] for name, array in acts.items()}, start)
     monkeypatch.undo()
+    with pytest.raises(ReplensError, match=r"is being written by process \d+ on host .*one writer at a time"):
+        ActivationCache.create(tmp_path / "c", specs(acts), n_examples=N, inputs_hash=digest, resume=True)
+    cache.close()  # what the crashed process's exit does: the kernel drops its lock
 
     resumed = ActivationCache.create(tmp_path / "c", specs(acts), n_examples=N, inputs_hash=digest, resume=True)
     assert (resumed.completed, resumed.resume_from, resumed.is_complete) == (6, 6, False)
@@ -428,19 +432,19 @@ def test_open_rejects_a_manifest_that_is_not_json(cache_folder: Path) -> None:
 
 
 def test_open_rejects_a_newer_format(cache_folder: Path) -> None:
-    edit_manifest(cache_folder, format_version=2)
-    with pytest.raises(ReplensError, match=r"written by a newer replens \(format version 2; this one reads up to 1\)"
+    edit_manifest(cache_folder, format_version=3)
+    with pytest.raises(ReplensError, match=r"written by a newer replens \(format version 3; this one reads up to 2\)"
                                            r"\. Upgrade replens"):
         ActivationCache.open(cache_folder)
 
 
 def test_open_checks_layer_files_against_the_manifest(cache_folder: Path) -> None:
     np.save(cache_folder / "layer_1.npy", np.zeros((N, 5)))
-    with pytest.raises(ShapeError, match=r"layer_1\.npy' \(layer '<b>'\) has shape \(10, 5\) but the manifest says "
+    with pytest.raises(CorruptFileError, match=r"layer_1\.npy' \(layer '<b>'\) has shape \(10, 5\) but the manifest says "
                                          r"\(10, 4\)"):
         ActivationCache.open(cache_folder)
     np.save(cache_folder / "layer_1.npy", np.zeros((N, 4), np.float32))
-    with pytest.raises(DtypeError, match=r"\(layer '<b>'\) has dtype float32 but the manifest says float64"):
+    with pytest.raises(CorruptFileError, match=r"\(layer '<b>'\) has dtype float32 but the manifest says float64"):
         ActivationCache.open(cache_folder)
     np.save(cache_folder / "layer_1.npy", np.array([None] * N, dtype=object), allow_pickle=True)
     with pytest.raises(ReplensError, match=r"could not read .*layer_1\.npy' \(layer '<b>'\)"):

@@ -67,8 +67,8 @@ def test_compare_writes_every_output(runner, two_networks, tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["heatmap_linear_cka.png", "heatmap_pwcca.png", "manifest.json",
                      "similarities.csv", "similarities.npz"]
-    table = pd.read_csv(out / "similarities.csv")
-    assert list(table.columns) == ["measure", "layer_a", "layer_b", "value"]
+    table = pd.read_csv(out / "similarities.csv", keep_default_na=False)
+    assert list(table.columns) == ["measure", "layer_a", "layer_b", "value", "flag"]  # flag: Theorem 1 (item 13)
     row = table[(table.measure == "pwcca") & (table.layer_a == "<b>layer2</b>") & (table.layer_b == "layer1")]
     assert row.value.item() == pytest.approx(rl.pwcca(nets[0]["<b>layer2</b>"], nets[1]["layer1"]), abs=1e-12)
     matrix = rl.SimilarityMatrix.load(out / "similarities.npz")

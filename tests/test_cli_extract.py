@@ -114,10 +114,14 @@ def test_cache_made_from_other_inputs_is_refused_unless_overwrite(runner, x_npy,
     assert runner.invoke(main, ["extract", "_cli_models:mlp", str(x_npy), "--out", str(out)]).exit_code == 0
     other = tmp_path / "other.npy"
     np.save(other, models.inputs()[::-1].copy())
-    for changed in (["_cli_models:mlp", str(other)], ["_cli_models:other_mlp", str(x_npy)],
-                    ["_cli_models:mlp", str(x_npy), "--layers", "0"]):
+    for changed, field in ((["_cli_models:mlp", str(other)], "inputs_hash 'sha256:"),
+                           (["_cli_models:other_mlp", str(x_npy)], "provenance field 'model' {"),
+                           (["_cli_models:mlp", str(x_npy), "--layers", "0"], "provenance field 'layers' null"),
+                           (["_cli_models:mlp", str(x_npy), "--pool", "mean"], "provenance field 'pool' null"),
+                           (["_cli_models:mlp", str(x_npy), "--dtype", "float64"], "provenance field 'dtype'"),
+                           (["_cli_models:mlp", str(x_npy), "--graph-nodes"], "provenance field 'graph_nodes'")):
         error = one_error_line(runner.invoke(main, ["extract", *changed, "--out", str(out)]))
-        assert "holds a cache made with another MODEL" in error and "--overwrite" in error
+        assert "was made otherwise" in error and field in error and "--overwrite" in error, (changed, error)
     result = runner.invoke(main, ["extract", "_cli_models:mlp", str(other), "--out", str(out), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert_cache_equals(out, reference(x=models.inputs()[::-1].copy()))
@@ -314,17 +318,17 @@ def test_resume_checks_inputs_and_layers(tmp_path):
     path = tmp_path / "acts"
     with pytest.raises(RuntimeError):
         extract_to_cache(models.mlp(), StopAt(x, 30), path, layers="0", chunk_size=10, progress=False)
-    with pytest.raises(ReplensError, match=r"was made from other inputs: it has inputs_hash sha256:.*overwrite"):
+    with pytest.raises(ReplensError, match=r"was made otherwise: it has inputs_hash 'sha256:.*' \(asked for 'sha256:.*'\)\. Pass overwrite"):
         extract_to_cache(models.mlp(), StopAt(x[::-1].copy(), None), path, layers="0", chunk_size=10)
-    with pytest.raises(ReplensError, match=r"was made from other inputs: it has 50 examples \(these inputs have 40\)"):
+    with pytest.raises(ReplensError, match=r"was made otherwise: it has n_examples 50 \(asked for 40\); inputs_hash"):
         extract_to_cache(models.mlp(), x[:40], path, layers="0", inputs_hash=None)
-    with pytest.raises(ReplensError, match=r"cannot resume .* layers"):
+    with pytest.raises(ReplensError, match=r"was made otherwise: it has provenance field 'layers' \"0\" \(asked for \"2\"\)"):
         extract_to_cache(models.mlp(), StopAt(x, None), path, layers="2", chunk_size=10)
     cache = extract_to_cache(models.mlp(), x, path, layers="2", overwrite=True, progress=False)
     assert list(cache.layers) == ["2"] and cache.inputs_hash == fingerprint(x)
     np.testing.assert_allclose(cache["2"], reference(layers="2")["2"], rtol=1e-5, atol=1e-6)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ReplensError, match="not an activation cache; overwrite only replaces a cache"):
+    with pytest.raises(ReplensError, match="is not a replens folder: it is a file, not a folder. overwrite only replaces an activation cache"):
         extract_to_cache(models.mlp(), x, tmp_path / "file", overwrite=True)
 
 

@@ -359,3 +359,135 @@ def test_plot_shows_layer_names_with_dollar_signs_literally():
     fig, ax = m.plot("linear_cka")
     fig.canvas.draw()  # a math parse error would raise here
     assert [t.get_text() for t in ax.get_yticklabels()] == [r"a$\frac$", "cost $5 and $6"]
+
+
+# ----------------------------------------------------------------------------- every pair checked (item 8)
+
+
+@pytest.mark.parametrize("measures", [("linear_cka",), ("cca_mean_rho", "pwcca"), ALL_MEASURES])
+def test_shared_layer_names_with_different_example_counts_are_refused_before_work(measures):
+    """Two seeds of one architecture share layer names: each side's counts are checked."""
+    a = dict(_network(1, n=50, widths=(6, 5)))
+    b = dict(_network(2, n=40, widths=(6, 5)))
+    match = r"same number of examples; got reps_a \{'block0.relu': 50, .*\}, reps_b \{'block0.relu': 40"
+    with pytest.raises(rl.ShapeError, match=match):
+        _compare(a, b, measures=measures)
+    wide_a, wide_b = dict(_network(1, n=30, widths=(60, 70))), dict(_network(2, n=29, widths=(60, 70)))
+    with pytest.raises(rl.ShapeError, match="reps_b"):
+        _compare(wide_a, wide_b, measures=("linear_cka", "linear_hsic"))  # the Gram-space path
+
+
+def test_a_repeated_measure_is_refused():
+    with pytest.raises(rl.UnknownOptionError, match="lists rbf_cka more than once"):
+        rl.compare(_network(1), measures=("rbf_cka", rl.measure("rbf_cka")))
+    with pytest.raises(rl.UnknownOptionError, match=r"lists rbf_cka\(bandwidth=0.5\) more than once"):
+        rl.compare(_network(1), measures=("rbf_cka", rl.measure("rbf_cka", bandwidth=0.5)), rbf_bandwidth=0.5)
+
+
+def test_two_examples_work_wherever_the_pair_function_works():
+    rng = np.random.default_rng(0)
+    a = {"x": rng.standard_normal((2, 3)), "x2": rng.standard_normal((2, 1))}
+    b = {"y": rng.standard_normal((2, 4))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rl.UninformativeWarning)
+        for name in ALL_MEASURES:
+            try:
+                expected = _expected(list(a.items()), list(b.items()), name)
+            except rl.TooFewExamplesError:
+                with pytest.raises(rl.TooFewExamplesError, match="need at least 4 examples"):
+                    _compare(a, b, measures=name)
+                continue
+            np.testing.assert_allclose(_compare(a, b, measures=name)[name], expected, atol=1e-12, err_msg=name)
+            np.testing.assert_allclose(_compare(a, measures=name)[name],
+                                       _expected(list(a.items()), list(a.items()), name), atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- memory_budget (item 9)
+
+
+def _cache_layers(tmp_path, n=3000, widths=(96, 64, 80)) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, 32)).astype(np.float32)
+    layers = {}
+    for i, width in enumerate(widths):
+        path = tmp_path / f"layer{i}.npy"
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, width))
+        x = np.tanh(x @ rng.standard_normal((x.shape[1], width)).astype(np.float32) / 4) + 0.1
+        out[:] = x
+        out.flush()
+        del out
+        layers[f"layer{i}"] = np.load(path, mmap_mode="r")
+    return layers
+
+
+@pytest.mark.parametrize("budget", [64 * 1024, 600 * 1024, rl.compare.__kwdefaults__["memory_budget"]])
+def test_memory_mapped_float32_layers_in_feature_space_equal_the_pair_functions(tmp_path, budget):
+    layers = _cache_layers(tmp_path)
+    assert all(isinstance(layer, np.memmap) for layer in layers.values())
+    names = ("linear_cka", "debiased_linear_cka", "linear_hsic", "cca_mean_rho")
+    in_memory = {name: np.array(layer) for name, layer in layers.items()}
+    matrix = _compare(layers, measures=names, memory_budget=budget)
+    for name in names:
+        expected = _expected(list(in_memory.items()), list(in_memory.items()), name)
+        np.testing.assert_allclose(matrix[name], expected, rtol=1e-10, atol=1e-12, err_msg=name)
+    pair = _compare({"a": layers["layer0"]}, {"b": layers["layer2"]}, measures=names, memory_budget=budget)
+    for k, name in enumerate(names):
+        assert pair.values[k, 0, 0] == pytest.approx(PAIR_FUNCTIONS[name](in_memory["layer0"], in_memory["layer2"]),
+                                                     rel=1e-10)
+
+
+def test_feature_space_never_casts_a_float32_layer_to_float64_whole(tmp_path):
+    """Peak traced allocation of a budgeted linear-CKA compare stays below one float64 layer."""
+    import tracemalloc
+
+    layers = _cache_layers(tmp_path, n=4000, widths=(64, 64))
+    one_layer_float64 = 4000 * 64 * 8
+    _compare(layers, measures="linear_cka", memory_budget=128 * 1024)  # warm up imports and caches
+    tracemalloc.start()
+    try:
+        _compare(layers, measures=("linear_cka", "linear_hsic"), memory_budget=128 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < one_layer_float64 / 2, (peak, one_layer_float64)
+
+
+def test_feature_groups_fit_the_budget_and_cover_every_pair():
+    from replens.engine._plan import feature_groups
+
+    widths = [100, 50, 80, 120]
+    pairs = [(i, j) for i in range(4) for j in range(i, 4)]
+    budget = 200_000
+    groups, rows = feature_groups(widths, pairs, 5000, 8, budget)
+    assert [pair for group in groups for pair in group] == pairs
+    assert len(groups) > 1
+    for group, block in zip(groups, rows):
+        accumulators = sum(8 * widths[i] * widths[j] for i, j in group)
+        assert len(group) == 1 or accumulators <= budget // 2
+        assert 1 <= block <= 5000
+
+
+def _file_backed_rss_kib() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_read_rows_of_a_memory_map_leave_the_resident_set(tmp_path):
+    from replens._backend import release_rows
+
+    path = tmp_path / "layer.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(20000, 512))
+    out[:] = 1.0
+    out.flush()
+    del out
+    layer = np.load(path, mmap_mode="r")
+    before = _file_backed_rss_kib()
+    assert float(layer[:10000].sum()) == 10000 * 512
+    touched = _file_backed_rss_kib()
+    release_rows(layer, 0, 10000)
+    released = _file_backed_rss_kib()
+    assert touched - before > 15_000  # 20 MB of pages were mapped in
+    assert released - before < 2_000
+    release_rows(np.ones((3, 3)), 0, 3)  # anything but a read-only memory map: left alone
+    assert float(layer[:10000].sum()) == 10000 * 512  # the rows read again from the file

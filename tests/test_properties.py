@@ -504,3 +504,48 @@ def test_pwcca_is_weighted_mean_of_rho_and_r2_lr_relation(case):
     lr = rl.linear_regression_r2(case.x, case.y)
     if case.p1 <= case.p2:  # every direction of X is paired with a canonical correlation
         assert (rho**2).min() - 1e-12 <= lr <= (rho**2).max() + 1e-12
+
+
+# ----------------------------------------------------------------------------- tied correlations
+# Skip connections: Y copies some of X's neurons, so canonical correlations tie at exactly 1
+# (issue 10, item 7). PWCCA's declared invariances must hold there too, to 1e-10.
+
+
+@dataclass
+class TiedCase:
+    seed: int
+    n: int
+    p: int
+    copied: int
+
+    def __post_init__(self) -> None:
+        rng = np.random.default_rng(self.seed)
+        x = rng.standard_normal((self.n, self.p)) @ rng.standard_normal((self.p, self.p))
+        rest = np.tanh(x @ rng.standard_normal((self.p, 3))) + 0.5 * rng.standard_normal((self.n, 3))
+        self.x = x + 2.0
+        self.y = np.hstack([x[:, : self.copied], rest]) - 1.0
+        self.rng = rng
+
+
+@st.composite
+def tied_cases(draw) -> TiedCase:
+    p = draw(st.integers(3, 7))
+    copied = draw(st.integers(2, p))
+    n = draw(st.integers(6 * (p + copied + 3), 120))
+    return TiedCase(draw(st.integers(0, 2**32 - 1)), n, p, copied)
+
+
+@given(case=tied_cases(), c=scales)
+def test_pwcca_with_tied_correlations_is_invariant_to_maps_of_y(case, c):
+    rho = rl.cca(case.x, case.y).rho
+    assert np.all(rho[: case.copied] > 1 - 1e-10)  # the tie is there
+    p2 = case.y.shape[1]
+    base = rl.pwcca(case.x, case.y)
+    for transformed in (case.y @ orthogonal(case.rng, p2), c * case.y, case.y @ invertible(case.rng, p2)):
+        close(rl.pwcca(case.x, transformed), base, rtol=0, atol=1e-10)
+
+
+@given(case=tied_cases())
+def test_pwcca_with_tied_correlations_is_invariant_to_isotropic_scaling_and_translation_of_x(case):
+    base = rl.pwcca(case.x, case.y)
+    close(rl.pwcca(-3.5 * case.x + 7.0, case.y), base, rtol=0, atol=1e-10)

@@ -515,3 +515,81 @@ def test_browser_harness_sees_a_script_an_alert_and_a_broken_image(chromium, tmp
     assert any(p.startswith("dialog alert: 1") for p in problems), problems
     images = chromium.evaluate(session, IMAGES_DECODED)
     assert images and not images[0]["ok"]
+
+
+# ---------------------------------------------------------------------------------------
+# Values tables beside the heatmaps (issue 10, item 13)
+
+def _uninformative_matrix() -> rl.SimilarityMatrix:
+    """3 x 3 layers of 40 examples, widths 5, 30, 36: PWCCA is forced where the widths sum past 39."""
+    rng = np.random.default_rng(11)
+    layers = [("narrow", rng.standard_normal((40, 5))), (XSS_NAME, rng.standard_normal((40, 30))),
+              ("wide.2", rng.standard_normal((40, 36)))]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rl.UninformativeWarning)
+        return rl.compare(layers, measures=("linear_cka", "pwcca"), progress=False)
+
+
+def test_value_tables_one_per_heatmap_in_the_matrix_order(tmp_path):
+    matrix = _uninformative_matrix()
+    path = write_report(tmp_path / "r.html", title="t", matrices=[(m, matrix, m) for m in matrix.measures],
+                        value_tables=True)
+    page = _parse(path)
+    assert len(page.tables) == len(page.imgs) == 2
+    escaped_names = list(matrix.layers_b)
+    for table, measure in zip(page.tables, matrix.measures):
+        assert table["thead"] == [["A \\ B", *escaped_names]]
+        assert [row[0] for row in table["tbody"]] == list(matrix.layers_a)  # names back as text
+        numbers = [[float(cell.rstrip("\N{DAGGER}")) for cell in row[1:]] for row in table["tbody"]]
+        assert np.allclose(numbers, matrix[measure], atol=5e-5, rtol=0)
+        marked = np.array([[cell.endswith("\N{DAGGER}") for cell in row[1:]] for row in table["tbody"]])
+        assert np.array_equal(marked, matrix.uninformative_mask(measure))
+    assert matrix.uninformative_mask("pwcca").tolist() == [[False, False, True], [False, True, True],
+                                                           [True, True, True]]  # 5 + 30 = 35 <= 39
+    assert "Kornblith et al. 2019, Theorem 1" in path.read_text(encoding="utf-8")
+
+
+def test_value_tables_say_nothing_of_uninformative_entries_when_there_are_none(tmp_path):
+    matrix = _matrix()
+    path = write_report(tmp_path / "r.html", title="t", matrices=[(m, matrix, m) for m in matrix.measures],
+                        value_tables=True)
+    text = path.read_text(encoding="utf-8")
+    assert len(_parse(path).tables) == len(matrix.measures)
+    assert "uninformative" not in text.split("</style>", 1)[1]
+
+
+def test_compare_outputs_put_the_values_beside_each_heatmap(tmp_path):
+    from replens.report import write_outputs
+
+    matrix = _uninformative_matrix()
+    write_outputs(matrix, tmp_path, _manifest(), report=True)
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert text.count('<div class="matrix-entry"><figure class="heatmap">') == 2
+    assert text.count('<p class="note uninformative-note">') == 1
+    assert html.escape(XSS_NAME) in text and XSS_NAME not in text
+
+
+@needs_chromium
+def test_browser_shows_values_beside_the_heatmap_and_greys_flagged_cells(chromium, tmp_path):
+    from replens.report import write_outputs
+
+    write_outputs(_uninformative_matrix(), tmp_path, _manifest(), report=True)
+    session = chromium.open((tmp_path / "report.html").as_uri())
+    boxes = chromium.evaluate(session, """Array.from(document.querySelectorAll('.matrix-entry'), entry => {
+        const image = entry.querySelector('figure.heatmap').getBoundingClientRect();
+        const table = entry.querySelector('figure.values').getBoundingClientRect();
+        return {imageRight: image.right, tableLeft: table.left, imageTop: image.top, tableTop: table.top};
+    })""")
+    assert len(boxes) == 2
+    for box in boxes:  # the table beside its image, not below it
+        assert box["tableLeft"] >= box["imageRight"] and abs(box["tableTop"] - box["imageTop"]) < 2, box
+    greys = chromium.evaluate(session, "Array.from(document.querySelectorAll('td.uninformative'), "
+                                       "td => getComputedStyle(td).backgroundColor)")
+    assert greys and set(greys) == {"rgb(214, 214, 214)"}
+    visible = chromium.evaluate(session, "document.body.innerText")
+    assert XSS_NAME in visible and chromium.evaluate(session, "document.scripts.length") == 0
+    assert chromium.problems(session) == []
+    assert chromium.evaluate(session, "document.documentElement.scrollWidth") <= WINDOW[0]
+    chromium.screenshot(session, tmp_path / "values.png")

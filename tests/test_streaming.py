@@ -509,3 +509,27 @@ def test_repr():
     assert repr(estimator) == "LinearCKA(debiased=True, n_examples=8, n_features=(3, 2))"
     assert repr(streaming.CCA()) == "CCA(n_examples=0, n_features=None)"
     assert repr(streaming.MinibatchCKA()) == "MinibatchCKA(n_batches=0, n_examples=0, n_features=None)"
+
+
+def test_the_accuracy_warning_is_replens_accuracy_warning():
+    """Issue 10 item 14: the streaming accuracy warning is rl.AccuracyWarning (a RuntimeWarning
+    subclass, so filters on RuntimeWarning still catch it), not a bare RuntimeWarning."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((500, 4))
+    x = z * np.array([1.0, 1.0, 1.0, 1e-6])
+    y = z + 0.3 * rng.standard_normal((500, 4))
+    estimator = feed(streaming.CCA(), x, y, [250, 250])
+    for method in (lambda: estimator.compute(), lambda: estimator.pwcca()):
+        with pytest.warns(rl.AccuracyWarning, match=r"accurate only to about eps \* cond") as record:
+            method()
+        assert all(type(w.message) is rl.AccuracyWarning for w in record)
+    assert issubclass(rl.AccuracyWarning, RuntimeWarning)
+
+
+def test_streaming_pwcca_with_tied_correlations_equals_the_pair_function():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 6)) @ rng.standard_normal((6, 6))
+    y = np.hstack([x[:, :3], np.tanh(x[:, 3:]) + 0.3 * rng.standard_normal((300, 3))])
+    q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    estimator = feed(streaming.CCA(), x, y @ q, [100, 120, 80])
+    close(estimator.pwcca(), rl.pwcca(x, y), 1e-10)

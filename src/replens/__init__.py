@@ -5,9 +5,13 @@ tensors, and returns a Python float or a small result object.
 """
 
 from .errors import (
+    AccuracyWarning,
+    CorruptFileError,
     DegenerateInputError,
+    ExtractionError,
     DtypeError,
     NonFiniteError,
+    NumericalRangeError,
     ReplensError,
     ShapeError,
     TooFewExamplesError,
@@ -41,13 +45,22 @@ from .measures import (
     unregister_measure,
 )
 from .measures.registry import measures
+from .measures.directions import CCADirections, cca_directions
 from .results import SimilarityMatrix
 from .measures import streaming
+from . import stats
+from . import zoo
+from . import reproduce
+from . import analyses
 
 __version__ = "0.1.0"
 
 __all__ = [
     "cca",
+    "cca_directions",
+    "CCADirections",
+    "analyses",
+    "reproduce",
     "svcca",
     "pwcca",
     "cka",
@@ -55,6 +68,8 @@ __all__ = [
     "linear_regression_r2",
     "compare",
     "streaming",
+    "stats",
+    "zoo",
     "dft_cca",
     "extract",
     "extract_hf",
@@ -81,4 +96,8 @@ __all__ = [
     "UnknownOptionError",
     "DegenerateInputError",
     "UninformativeWarning",
+    "CorruptFileError",
+    "ExtractionError",
+    "AccuracyWarning",
+    "NumericalRangeError",
 ]

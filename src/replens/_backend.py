@@ -232,3 +232,32 @@ def real_scalar(value: Any) -> float | None:
     if shape is not None and tuple(shape) == () and has_real_dtype(value) and "bool" not in str(value.dtype):
         return float(to_numpy(value))
     return None
+
+
+def release_rows(x: Array, start: int, stop: int) -> None:
+    """Let the kernel drop rows ``start:stop`` of a read-only ``np.memmap`` from this process's
+    resident memory, once they have been read (they stay in the page cache, and are read again
+    if used again). Anything else, or a platform without ``madvise``, is left alone.
+
+    Without it, every page of a memory-mapped activation cache that a pass reads stays mapped
+    and counts in the process's resident set until the kernel needs the memory.
+    """
+    import mmap
+
+    if not isinstance(x, np.memmap) or getattr(x, "mode", None) != "r" or stop <= start:
+        return
+    advise = getattr(mmap, "MADV_DONTNEED", None)
+    base = x
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if advise is None or base is None or x.ndim < 1 or x.strides[0] <= 0:
+        return
+    try:
+        origin = np.frombuffer(base, dtype=np.uint8).ctypes.data
+        begin = x.ctypes.data + start * x.strides[0] - origin
+        end = min(x.ctypes.data + stop * x.strides[0] - origin, len(base))
+        begin -= begin % mmap.PAGESIZE
+        if end > begin >= 0:
+            base.madvise(advise, begin, end - begin)
+    except (AttributeError, OSError, ValueError, TypeError):
+        return

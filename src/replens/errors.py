@@ -16,7 +16,11 @@ __all__ = [
     "DtypeError",
     "UnknownOptionError",
     "DegenerateInputError",
+    "CorruptFileError",
+    "ExtractionError",
+    "NumericalRangeError",
     "UninformativeWarning",
+    "AccuracyWarning",
 ]
 
 
@@ -48,5 +52,24 @@ class DegenerateInputError(ReplensError):
     """The input carries no information for the measure, e.g. every column is constant."""
 
 
+class CorruptFileError(ReplensError):
+    """A file or cache is damaged: a checksum differs, a header declares more than the file
+    holds, or its structure cannot be parsed. The message names the file and the chunk."""
+
+
+class ExtractionError(ReplensError):
+    """Extracting activations failed, e.g. a layer's values overflow the requested dtype."""
+
+
+class NumericalRangeError(ReplensError, ArithmeticError):
+    """A result cannot be given as a trustworthy float64: its exact value overflows float64 or
+    underflows below its normal range (linear HSIC of inputs scaled by 1e200), or the
+    computation broke down to NaN. The message says which and what to do."""
+
+
 class UninformativeWarning(UserWarning):
     """The value is exact but says little, e.g. CCA when features outnumber examples."""
+
+
+class AccuracyWarning(RuntimeWarning):
+    """A value may be less accurate than usual, e.g. streaming CCA on ill-conditioned data."""

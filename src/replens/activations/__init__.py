@@ -10,17 +10,17 @@ transformers, h5py and safetensors are imported only when used.
 
 Layering, lowest first: ``_arrays`` (host arrays, storable dtypes) < ``cache`` < ``files``;
 ``_runtime`` (what every extractor shares) < ``graph`` < ``hooks``, and ``_runtime`` < ``hf``;
-``pipeline`` sits on ``cache``, ``hooks`` and ``hf``. ``specs`` stands alone.
+``pipeline`` sits on ``cache``, ``hooks`` and ``hf``. ``specs`` uses ``_arrays`` only.
 """
 
 from ._runtime import DEFAULT_BATCH_SIZE
 from .cache import ActivationCache, hash_inputs
-from .files import load_activations, save_activations
+from .files import load_activations, save_activations, verify_activations
 from .graph import graph_node_names
 from .hf import extract_hf
 from .hooks import extract
 from .pipeline import extract_hf_to_cache, extract_to_cache
 
-__all__ = ["extract", "extract_hf", "graph_node_names", "load_activations", "save_activations",
+__all__ = ["extract", "extract_hf", "graph_node_names", "load_activations", "save_activations", "verify_activations",
            "ActivationCache", "hash_inputs", "extract_to_cache", "extract_hf_to_cache",
            "DEFAULT_BATCH_SIZE"]

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import _progress
+from .._io import optional_import
 from .._validate import check_option
-from ..errors import DtypeError, ReplensError, ShapeError, TooFewExamplesError, UnknownOptionError
+from ..errors import DtypeError, ExtractionError, ReplensError, ShapeError, TooFewExamplesError, UnknownOptionError
 
 if TYPE_CHECKING:
     import torch
@@ -96,9 +97,24 @@ class Rows:
         start = self.written
         buffer = self._buffer(label, tuple(tensor.shape[1:]), target, start + count)
         if tensor.device.type == "cpu":
-            buffer[start:start + count].copy_(tensor)
+            stored = buffer[start:start + count]
+            stored.copy_(tensor)
         else:
-            self.pending[label] = tensor.to(dtype=buffer.dtype, copy=not fresh)
+            stored = self.pending[label] = tensor.to(dtype=buffer.dtype, copy=not fresh)
+        if stored.dtype == torch.float16 and tensor.dtype in (torch.float32, torch.float64):
+            self._check_overflow(label, tensor, stored)
+
+    def _check_overflow(self, label: str, source: Any, stored: Any) -> None:
+        """Refuse a float16 copy that turned finite values into infinities (one pass)."""
+        torch = self.torch
+        if bool((torch.isinf(stored) & torch.isfinite(source)).any()):
+            finite = source[torch.isfinite(source)]
+            largest = float(finite.abs().max())
+            raise ExtractionError(
+                f"layer {label!r} overflows float16 in batch {self.index}: it holds values up to "
+                f"{largest:.6g} in magnitude, beyond float16's largest 65504, which would be stored "
+                f"as infinities. Pass dtype='float32' (replens extract --dtype float32), or leave "
+                f"this layer out.")
 
     def end(self, labels: list[str]) -> None:
         """Finish the batch whose layers, in call order, were `labels`."""
@@ -294,11 +310,7 @@ def _no_match_message(pattern: str, available: Sequence[str], what: str) -> str:
 
 def import_torch() -> Any:
     """torch, imported now; an ImportError that says how to install it if it is missing."""
-    try:
-        import torch
-    except ImportError as error:
-        raise ImportError("extracting activations needs torch: pip install 'replens[torch]'.") from error
-    return torch
+    return optional_import("torch", "torch", "extracting activations")
 
 
 def check_model(torch: Any, model: Any) -> None:

@@ -3,18 +3,37 @@
 A cache is a folder::
 
     acts/
-      manifest.json      layers (name, file, per-example shape, dtype), number of examples,
-                         a hash of the inputs, the rows written so far, versions, times
+      manifest.json      format tag and version, layers (name, file, per-example shape, dtype),
+                         number of examples, a hash of the inputs, what made the cache (the
+                         model's fingerprint, the layers asked for, pool, dtype, graph_nodes),
+                         the chunks written so far with a CRC-32 of every layer's rows in each,
+                         a CRC-32 of every layer file's header and of the manifest itself,
+                         versions, times
       layer_0.npy        one .npy per layer, shape (n_examples, *shape), memory-mapped
       layer_1.npy
       ...
+      .replens.lock      while a writer holds the cache: its pid, host and start time
 
 Layer files are named by position, so a layer may be called anything (``"layer1.0/conv"``).
 Each :meth:`ActivationCache.write` puts one batch of rows into every layer, flushes them to
 disk, and only then records the rows in the manifest, which is replaced atomically; after a
 crash the manifest never claims rows that are not on disk, and :attr:`resume_from` says where
 to start again. Reading returns read-only memory maps, so a cache larger than memory can be
-passed to :func:`replens.compare`. One process writes a cache at a time.
+passed to :func:`replens.compare`.
+
+One writer at a time: writing takes an exclusive lock (``flock`` on ``.replens.lock``, which
+the kernel releases when the holder dies, so a killed writer never blocks the next one; where
+``flock`` is missing, a lock file whose holder is no longer alive on this host is taken over).
+A second writer gets a :class:`~replens.errors.ReplensError` naming the holder. The lock is
+released when the cache is complete, on :meth:`ActivationCache.close`, or when the writing
+object is garbage-collected.
+
+Integrity: every chunk (the rows of one :meth:`ActivationCache.write`) has a CRC-32 per layer
+in the manifest, checked the first time a layer is read (:meth:`ActivationCache.__getitem__`)
+and by :meth:`ActivationCache.verify` (``replens verify``); a mismatch is a
+:class:`~replens.errors.CorruptFileError` naming the file and the chunk. CRC-32 (zlib) detects
+every error of up to 32 consecutive bits, so any flipped byte, at about 2.5 GB/s on one core:
+accidental damage, not tampering, is what it guards against.
 """
 
 from __future__ import annotations
@@ -24,25 +43,31 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+import weakref
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, default_mode, package_versions
+from .._io import (CACHE_FORMAT, MANIFEST_NAME, atomic_path, default_mode, package_versions,
+                   replens_folder_format, special_file_kind)
 from .._validate import check_positive_int
-from ..errors import DtypeError, ReplensError, ShapeError, UnknownOptionError
-from ._arrays import as_host_array, check_storable_dtype
+from ..errors import CorruptFileError, DtypeError, ReplensError, ShapeError, UnknownOptionError
+from ._arrays import as_host_array, check_storable_dtype, check_fits_dtype
 
-__all__ = ["ActivationCache", "hash_inputs"]
+__all__ = ["ActivationCache", "hash_inputs", "check_unlocked", "LOCK"]
 
-MANIFEST = "manifest.json"
-_FORMAT = "replens.activation_cache"
-_FORMAT_VERSION = 1
+MANIFEST = MANIFEST_NAME
+LOCK = ".replens.lock"
+_FORMAT = CACHE_FORMAT
+_FORMAT_VERSION = 2  # 2: provenance, per-chunk and header checksums, the manifest's own checksum
 _HASH_CHUNK = 1 << 24
+_CRC_BLOCK = 1 << 24
 
 
 class ActivationCache:
@@ -61,6 +86,8 @@ class ActivationCache:
         Number of examples (rows) in every layer.
     inputs_hash : str or None
         The caller's fingerprint of the inputs, e.g. from :func:`hash_inputs`.
+    provenance : dict or None
+        What made the activations (model fingerprint, layers, pool, dtype, graph_nodes).
 
     Examples
     --------
@@ -75,12 +102,18 @@ class ActivationCache:
     (True, (6, 8))
     """
 
-    def __init__(self, path: Path, manifest: dict[str, Any], *, allow_incomplete: bool = False):
+    def __init__(self, path: Path, manifest: dict[str, Any], *, allow_incomplete: bool = False,
+                 lock: "_WriterLock | None" = None):
         """Use :meth:`create` or :meth:`open`; this takes an already validated manifest."""
         self.path = path
         self._manifest = manifest
         self._allow_incomplete = allow_incomplete
         self._by_name = {layer["name"]: layer for layer in manifest["layers"]}
+        self._verified: set[str] = set()
+        self._lock: _WriterLock | None = None
+        self._release: Any = None
+        if lock is not None:
+            self._hold(lock)
 
     # -----------------------------------------------------------------------------------
     # Making and opening
@@ -93,6 +126,7 @@ class ActivationCache:
         *,
         n_examples: int,
         inputs_hash: str | None = None,
+        provenance: Mapping[str, Any] | None = None,
         overwrite: bool = False,
         resume: bool = False,
     ) -> "ActivationCache":
@@ -113,19 +147,29 @@ class ActivationCache:
             Number of examples every layer will hold.
         inputs_hash : str, optional
             A fingerprint of the inputs, recorded in the manifest and checked on resume.
+        provenance : mapping str -> JSON value, optional
+            What made the activations, recorded in the manifest and checked field by field
+            on resume: :func:`~replens.activations.extract_to_cache` records ``model`` (see
+            :func:`~replens.activations.pipeline.model_fingerprint`), ``layers``, ``pool``,
+            ``dtype`` and ``graph_nodes``.
         overwrite : bool, default False
-            Replace an existing cache at `path` (only a cache or an empty folder is ever
-            deleted).
+            Replace an existing cache at `path`. Only a folder whose manifest carries a
+            replens format tag and version (a cache or a comparison's output), or an empty
+            folder, is ever deleted; a cache another process is writing is not.
         resume : bool, default False
-            If a cache exists at `path` with the same layers, shapes, dtypes, n_examples and
-            inputs_hash, return it so that writing continues from :attr:`resume_from`;
-            create it otherwise.
+            If a cache exists at `path` with the same layers, shapes, dtypes, n_examples,
+            inputs_hash and provenance, return it so that writing continues from
+            :attr:`resume_from`; create it otherwise.
+
+        The returned cache holds the writer lock (see the module docstring) until it is
+        complete or :meth:`close` is called.
 
         Raises
         ------
         ReplensError
-            `path` exists and neither flag allows using it; or `resume` found a cache made
-            for other layers or inputs.
+            `path` exists and neither flag allows using it; `resume` found a cache made
+            for other layers, inputs or provenance (the message names the field); or another
+            process is writing the cache (the message names it).
         ShapeError, DtypeError, UnknownOptionError
             A layer spec or option is invalid.
         """
@@ -141,18 +185,26 @@ class ActivationCache:
         if overwrite and resume:
             raise UnknownOptionError("overwrite=True and resume=True contradict each other: choose "
                                      "resume to continue an existing cache or overwrite to replace it.")
+        provenance = _checked_provenance(provenance)
         if path.exists() and not overwrite:
             if resume:
-                return cls._resumed(path, specs, n_examples, inputs_hash)
+                return cls._resumed(path, specs, n_examples, inputs_hash, provenance)
             raise ReplensError(
                 f"{str(path)!r} already exists. Pass resume=True to continue writing the cache there, "
                 f"overwrite=True to replace it, or use ActivationCache.open(path) to read it.")
+        old_lock = None
         if path.exists():
             check_replaceable(path)
-        manifest = _new_manifest(specs, n_examples, inputs_hash)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _build_folder(path, manifest)
-        return cls(path, manifest)
+            if (path / MANIFEST).exists():
+                old_lock = _WriterLock.acquire(path)  # never replace a cache someone is writing
+        try:
+            manifest = _new_manifest(specs, n_examples, inputs_hash, provenance)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = _build_folder(path, manifest)
+        finally:
+            if old_lock is not None:
+                old_lock.release(unlink=False)
+        return cls(path, manifest, lock=lock)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, allow_incomplete: bool = False) -> "ActivationCache":
@@ -180,36 +232,53 @@ class ActivationCache:
         if not path.is_dir():
             raise ReplensError(f"{str(path)!r} is a file, not an activation cache folder. Read activation "
                                f"files with load_activations(path).")
-        manifest_path = path / MANIFEST
-        if not manifest_path.is_file():
-            raise ReplensError(f"{str(path)!r} has no {MANIFEST}, so it is not an activation cache (or "
-                               f"its creation was interrupted). Make one with ActivationCache.create.")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _bad_manifest(path, f"it is not valid JSON ({exc})") from exc
-        _check_manifest(path, manifest)
+        manifest = _read_manifest(path)
         _check_layer_files(path, manifest)
         return cls(path, manifest, allow_incomplete=allow_incomplete)
 
     @classmethod
     def _resumed(cls, path: Path, specs: list[tuple[str, tuple[int, ...], np.dtype]], n_examples: int,
-                 inputs_hash: str | None) -> "ActivationCache":
-        cache = cls.open(path)
+                 inputs_hash: str | None, provenance: dict[str, Any] | None) -> "ActivationCache":
+        cache = cls.open(path, allow_incomplete=True)
         wanted = {name: (shape, dtype.str) for name, shape, dtype in specs}
         stored = {name: (shape, dtype.str) for name, (shape, dtype) in cache.layer_specs.items()}
         differences = []
         if list(wanted.items()) != list(stored.items()):
             differences.append(f"layers {stored} (asked for {wanted})")
-        if cache.n_examples != n_examples:
-            differences.append(f"n_examples {cache.n_examples} (asked for {n_examples})")
-        if cache.inputs_hash != inputs_hash:
-            differences.append(f"inputs_hash {cache.inputs_hash!r} (asked for {inputs_hash!r})")
+        differences += cache.differences(n_examples=n_examples, inputs_hash=inputs_hash,
+                                         provenance=provenance)
         if differences:
             raise ReplensError(
                 f"cannot resume {str(path)!r}: it was made with {'; '.join(differences)}. Pass "
                 f"overwrite=True to start again, or use another path.")
+        cache._allow_incomplete = False
+        cache._take_lock()
         return cache
+
+    def differences(self, *, n_examples: int, inputs_hash: str | None,
+                    provenance: Mapping[str, Any] | None) -> list[str]:
+        """How this cache differs from what a caller asks for, one phrase per field.
+
+        Each phrase names the field and both values: ``"n_examples 10 (asked for 11)"``,
+        ``"provenance field 'pool' None (asked for 'mean')"``. Empty when everything
+        matches; a field the cache did not record differs from any value asked for.
+        """
+        out = []
+        if self.n_examples != n_examples:
+            out.append(f"n_examples {self.n_examples} (asked for {n_examples})")
+        if self.inputs_hash != inputs_hash:
+            out.append(f"inputs_hash {_short(self.inputs_hash)} (asked for {_short(inputs_hash)})")
+        wanted = _checked_provenance(provenance) or {}
+        stored = self.provenance or {}
+        for field in [*wanted, *(key for key in stored if key not in wanted)]:
+            if field not in stored:
+                out.append(f"provenance field {field!r} not recorded (asked for {_shown(wanted[field])})")
+            elif field not in wanted:
+                out.append(f"provenance field {field!r} {_shown(stored[field])} (asked for nothing)")
+            elif stored[field] != wanted[field]:
+                out.append(f"provenance field {field!r} {_shown(stored[field])} (asked for "
+                           f"{_shown(wanted[field])})")
+        return out
 
     # -----------------------------------------------------------------------------------
     # Description
@@ -225,6 +294,13 @@ class ActivationCache:
     @property
     def inputs_hash(self) -> str | None:
         return self._manifest["inputs_hash"]
+
+    @property
+    def provenance(self) -> dict[str, Any] | None:
+        """What made the activations (model fingerprint, layers, pool, dtype, graph_nodes), as
+        given to :meth:`create`; None if nothing was recorded."""
+        value = self._manifest.get("provenance")
+        return copy.deepcopy(value) if value is not None else None
 
     @property
     def layer_specs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -282,7 +358,14 @@ class ActivationCache:
             Layers missing or unknown, a shape that does not match the layer, arrays with
             different b, or rows beyond n_examples.
         DtypeError
-            An array that is not numeric, or whose values the layer's dtype cannot hold.
+            An array that is not numeric, or whose values the layer's dtype cannot hold
+            (an integer that a cast would change, a float beyond float16's 65504).
+        ReplensError
+            Another writer holds the cache (the message names it), or the cache was replaced
+            since this object opened it.
+
+        The first write takes the writer lock (kept until the cache is complete or
+        :meth:`close`); each write records the chunk's CRC-32 per layer in the manifest.
         """
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
             raise UnknownOptionError(f"start must be an integer >= 0 (the first row to write); got "
@@ -290,12 +373,50 @@ class ActivationCache:
         start = int(start)
         arrays = self._checked_batch(batch, start)
         stop = start + next(iter(arrays.values())).shape[0]
+        self._take_lock()
+        checksums = []
         for name, array in arrays.items():
             rows = np.load(self.path / self._by_name[name]["file"], mmap_mode="r+")
             rows[start:stop] = array
             rows.flush()
+            checksums.append(_crc32(rows[start:stop]))
             del rows
-        self._record(start, stop)
+        self._record(start, stop, checksums)
+        if self.is_complete:
+            self.close()
+
+    def close(self) -> None:
+        """Release the writer lock, if this object holds it (writing again takes it again)."""
+        if self._release is not None:
+            self._release()
+        self._lock = self._release = None
+
+    def __enter__(self) -> "ActivationCache":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _hold(self, lock: "_WriterLock") -> None:
+        self._lock = lock
+        self._release = weakref.finalize(self, lock.release)
+
+    def _take_lock(self) -> None:
+        """Hold the writer lock, and work from the manifest as it is on disk now."""
+        if self._lock is not None:
+            return
+        lock = _WriterLock.acquire(self.path)
+        try:
+            manifest = _read_manifest(self.path)
+            if manifest["layers"] != self._manifest["layers"] or manifest["n_examples"] != self.n_examples:
+                raise ReplensError(
+                    f"the activation cache {str(self.path)!r} was replaced by another one since this "
+                    f"object opened it; open it again (ActivationCache.open or create(resume=True)).")
+        except BaseException:
+            lock.release()
+            raise
+        self._manifest = manifest
+        self._hold(lock)
 
     def append(self, batch: Mapping[str, Any]) -> None:
         """Write `batch` at :attr:`resume_from`: the next rows when writing in order."""
@@ -327,6 +448,7 @@ class ActivationCache:
                 raise DtypeError(f"{label} has dtype {array.dtype}, which the layer's dtype {dtype} cannot "
                                  f"hold without changing values. Convert it first, or create the cache "
                                  f"with dtype {array.dtype}.")
+            check_fits_dtype(label, array, dtype)
             if size is None:
                 size = array.shape[0]
             elif array.shape[0] != size:
@@ -342,12 +464,72 @@ class ActivationCache:
                              f"cache with a larger n_examples.")
         return arrays
 
-    def _record(self, start: int, stop: int) -> None:
+    def _record(self, start: int, stop: int, checksums: list[str]) -> None:
+        """Add chunk [start, stop) to the manifest; chunks it overlaps keep only their other rows
+        (their checksums computed again from disk), so that chunks never overlap."""
         manifest = copy.deepcopy(self._manifest)
+        chunks = []
+        for chunk in manifest.get("chunks", []):
+            if chunk["stop"] <= start or chunk["start"] >= stop:
+                chunks.append(chunk)
+                continue
+            for begin, end in ((chunk["start"], start), (stop, chunk["stop"])):
+                if begin < end:
+                    chunks.append({"start": begin, "stop": end, "crc32": self._checksums_on_disk(begin, end)})
+        chunks.append({"start": start, "stop": stop, "crc32": checksums})
+        manifest["chunks"] = sorted(chunks, key=lambda chunk: chunk["start"])
         manifest["written"] = _merged([*map(list, self.written), [start, stop]])
         manifest["updated"] = _now()
         _write_manifest(self.path, manifest)
         self._manifest = manifest
+
+    def _checksums_on_disk(self, start: int, stop: int) -> list[str]:
+        sums = []
+        for layer in self._manifest["layers"]:
+            rows = np.load(self.path / layer["file"], mmap_mode="r")
+            sums.append(_crc32(rows[start:stop]))
+            del rows
+        return sums
+
+    # -----------------------------------------------------------------------------------
+    # Integrity
+
+    def verify(self, layers: Sequence[str] | None = None) -> int:
+        """Check every recorded chunk of `layers` (default: all) against its CRC-32.
+
+        Cost: one pass over the bytes written, about 2.5 GB/s on one core. Returns the number
+        of (layer, chunk) checksums checked; 0 for a cache written before checksums were
+        recorded (format version 1).
+
+        Raises
+        ------
+        CorruptFileError
+            A chunk's bytes differ from what was written; the message names the layer file,
+            the layer and the chunk's rows.
+        """
+        checked = 0
+        for name in self.layers if layers is None else layers:
+            checked += self._verify_layer(name)
+        return checked
+
+    def _verify_layer(self, name: str) -> int:
+        index = self.layers.index(name)
+        layer = self._by_name[name]
+        chunks = self._manifest.get("chunks", [])
+        file = self.path / layer["file"]
+        rows = np.load(file, mmap_mode="r")
+        for number, chunk in enumerate(chunks):
+            found = _crc32(rows[chunk["start"]:chunk["stop"]])
+            if found != chunk["crc32"][index]:
+                raise CorruptFileError(
+                    f"{str(file)!r} (layer {name!r}) of the activation cache {str(self.path)!r} is "
+                    f"corrupt: chunk {number} (rows {chunk['start']} to {chunk['stop'] - 1}) has "
+                    f"checksum {found} but {chunk['crc32'][index]} was recorded when it was written. "
+                    f"The file was damaged on disk; make the cache again (replens extract "
+                    f"--overwrite, or ActivationCache.create(path, ..., overwrite=True)).")
+        del rows
+        self._verified.add(name)
+        return len(chunks)
 
     # -----------------------------------------------------------------------------------
     # Reading
@@ -363,6 +545,8 @@ class ActivationCache:
                 f"examples written (first missing row {self.resume_from}). Finish writing it (resume "
                 f"from cache.resume_from), or open it with ActivationCache.open(path, "
                 f"allow_incomplete=True) to read the rows written so far (unwritten rows read as 0).")
+        if name not in self._verified:
+            self._verify_layer(name)
         return np.load(self.path / self._by_name[name]["file"], mmap_mode="r")
 
     def as_dict(self) -> dict[str, np.memmap]:
@@ -462,25 +646,86 @@ def _now() -> str:
 
 
 def _new_manifest(specs: list[tuple[str, tuple[int, ...], np.dtype]], n_examples: int,
-                  inputs_hash: str | None) -> dict[str, Any]:
+                  inputs_hash: str | None, provenance: dict[str, Any] | None) -> dict[str, Any]:
     created = _now()
     return {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
         "n_examples": n_examples,
         "inputs_hash": inputs_hash,
+        "provenance": provenance,
         "layers": [{"name": name, "file": f"layer_{index}.npy", "shape": list(shape), "dtype": dtype.str}
                    for index, (name, shape, dtype) in enumerate(specs)],
         "written": [],
+        "chunks": [],
         "versions": package_versions(),
         "created": created,
         "updated": created,
     }
 
 
+def _crc32(rows: np.ndarray) -> str:
+    """``"crc32:<8 hex digits>"`` of an array's bytes in C order, 16 MiB at a time."""
+    flat = np.ascontiguousarray(rows).reshape(-1).view(np.uint8)
+    value = 0
+    for offset in range(0, flat.size, _CRC_BLOCK):
+        value = zlib.crc32(flat[offset:offset + _CRC_BLOCK], value)
+    return f"crc32:{value:08x}"
+
+
+def _manifest_checksum(manifest: Mapping[str, Any]) -> str:
+    body = {key: value for key, value in manifest.items() if key != "manifest_crc32"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return f"crc32:{zlib.crc32(text.encode('utf-8')):08x}"
+
+
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    if manifest.get("format_version", 1) >= 2:
+        manifest["manifest_crc32"] = _manifest_checksum(manifest)
     with atomic_path(folder / MANIFEST) as temporary:
         temporary.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of the cache folder `path`, checked (structure, then its own checksum)."""
+    manifest_path = path / MANIFEST
+    special = special_file_kind(manifest_path)
+    if special is not None:
+        raise ReplensError(f"{str(manifest_path)!r} is {special}, not a file; an activation cache's "
+                           f"manifest is a regular file. Check the path.")
+    if not manifest_path.is_file():
+        raise ReplensError(f"{str(path)!r} has no {MANIFEST}, so it is not an activation cache (or "
+                           f"its creation was interrupted). Make one with ActivationCache.create.")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad_manifest(path, f"it is not valid JSON ({exc})") from exc
+    _check_manifest(path, manifest)
+    return manifest
+
+
+def _checked_provenance(provenance: Any) -> dict[str, Any] | None:
+    """`provenance` as a JSON round trip (tuples become lists), so it compares equal to what
+    the manifest gives back."""
+    if provenance is None:
+        return None
+    if not isinstance(provenance, Mapping) or not all(isinstance(key, str) for key in provenance):
+        raise UnknownOptionError(f"provenance must be a mapping str -> JSON value, or None; got "
+                                 f"{type(provenance).__name__}.")
+    try:
+        return json.loads(json.dumps(dict(provenance), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise UnknownOptionError(f"provenance must hold JSON values only (str, int, float, bool, None, "
+                                 f"lists and dicts of them): {exc}.") from exc
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _short(digest: str | None) -> str:
+    return repr(digest) if digest is None or len(digest) <= 24 else repr(f"{digest[:19]}...")
 
 
 def _merged(ranges: list[list[int]]) -> list[list[int]]:
@@ -494,7 +739,7 @@ def _merged(ranges: list[list[int]]) -> list[list[int]]:
 
 
 def _bad_manifest(path: Path, problem: str) -> ReplensError:
-    return ReplensError(f"the manifest of the activation cache {str(path)!r} is invalid: {problem}. The "
+    return CorruptFileError(f"the manifest of the activation cache {str(path)!r} is invalid: {problem}. The "
                         f"cache is damaged or was edited by hand; make it again with "
                         f"ActivationCache.create(path, ..., overwrite=True).")
 
@@ -504,6 +749,10 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_manifest(path: Path, manifest: Any) -> None:
+    tag = manifest.get("format") if isinstance(manifest, dict) else None
+    if isinstance(tag, str) and tag.startswith("replens.") and tag != _FORMAT and "layers" not in manifest:
+        raise ReplensError(f"{str(path)!r} is a {tag} folder written by replens (a comparison's output), not an "
+                           f"activation cache; pass a cache folder or an activation file.")
     if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
         raise _bad_manifest(path, f"its 'format' is not {_FORMAT!r}")
     version = manifest.get("format_version")
@@ -535,6 +784,35 @@ def _check_manifest(path: Path, manifest: Any) -> None:
         raise _bad_manifest(path, f"written must be a list of [start, stop] row ranges within "
                                   f"[0, {n_examples}]; got {written!r:.200}")
     manifest["written"] = _merged(written)
+    if version >= 2:
+        _check_chunks(path, manifest)
+        recorded = manifest.get("manifest_crc32")
+        if recorded != _manifest_checksum(manifest):
+            raise CorruptFileError(
+                f"the manifest of the activation cache {str(path)!r} is corrupt: its checksum is "
+                f"{_manifest_checksum(manifest)} but {recorded!r} was recorded when it was written. "
+                f"It was damaged on disk or edited by hand; make the cache again with "
+                f"ActivationCache.create(path, ..., overwrite=True).")
+
+
+def _check_chunks(path: Path, manifest: dict[str, Any]) -> None:
+    chunks = manifest.get("chunks")
+    n_layers = len(manifest["layers"])
+    if not (isinstance(chunks, list) and all(
+            isinstance(c, dict) and _is_int(c.get("start")) and _is_int(c.get("stop"))
+            and 0 <= c["start"] < c["stop"] <= manifest["n_examples"]
+            and isinstance(c.get("crc32"), list) and len(c["crc32"]) == n_layers
+            and all(isinstance(v, str) for v in c["crc32"]) for c in chunks)):
+        raise _bad_manifest(path, f"chunks must be a list of {{start, stop, crc32}} entries with one "
+                                  f"checksum per layer; got {chunks!r:.200}")
+    covered = _merged([[c["start"], c["stop"]] for c in chunks])
+    if covered != manifest["written"] or sum(c["stop"] - c["start"] for c in chunks) != sum(
+            stop - start for start, stop in covered):
+        raise _bad_manifest(path, f"its chunks cover rows {covered} but written says {manifest['written']}")
+    headers = manifest.get("headers")
+    if headers is not None and not (isinstance(headers, list) and len(headers) == n_layers
+                                    and all(isinstance(v, str) for v in headers)):
+        raise _bad_manifest(path, f"headers must be a list of one checksum per layer; got {headers!r:.200}")
 
 
 def _check_layer_entry(path: Path, layer: Any) -> None:
@@ -563,28 +841,48 @@ def _check_layer_entry(path: Path, layer: Any) -> None:
 
 def _check_layer_files(path: Path, manifest: dict[str, Any]) -> None:
     n_examples = manifest["n_examples"]
-    for layer in manifest["layers"]:
+    headers = manifest.get("headers")
+    for index, layer in enumerate(manifest["layers"]):
         file = path / layer["file"]
+        special = special_file_kind(file)
+        if special is not None:
+            raise CorruptFileError(f"{str(file)!r} (layer {layer['name']!r}) of the activation cache "
+                                   f"{str(path)!r} is {special}, not a file. The cache is damaged; make it "
+                                   f"again with ActivationCache.create(path, ..., overwrite=True).")
         if not file.is_file():
-            raise ReplensError(f"the activation cache {str(path)!r} is missing {layer['file']} (layer "
-                               f"{layer['name']!r}). The cache is damaged; make it again with "
-                               f"ActivationCache.create(path, ..., overwrite=True).")
+            raise CorruptFileError(f"the activation cache {str(path)!r} is missing {layer['file']} (layer "
+                                   f"{layer['name']!r}). The cache is damaged; make it again with "
+                                   f"ActivationCache.create(path, ..., overwrite=True).")
         try:
             rows = np.load(file, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ReplensError(f"could not read {str(file)!r} (layer {layer['name']!r}) of the activation "
-                               f"cache {str(path)!r}: {exc}. The cache is damaged; make it again with "
-                               f"ActivationCache.create(path, ..., overwrite=True).") from exc
+        except Exception as exc:  # a damaged header fails in many ways (ValueError, SyntaxError, ...)
+            raise CorruptFileError(f"could not read {str(file)!r} (layer {layer['name']!r}) of the activation "
+                                   f"cache {str(path)!r}: {exc}. The cache is damaged; make it again with "
+                                   f"ActivationCache.create(path, ..., overwrite=True).") from exc
         expected = (n_examples, *layer["shape"])
         if rows.shape != expected:
-            raise ShapeError(f"{str(file)!r} (layer {layer['name']!r}) has shape {rows.shape} but the "
-                             f"manifest says {expected}. The cache is damaged; make it again with "
-                             f"ActivationCache.create(path, ..., overwrite=True).")
+            raise CorruptFileError(f"{str(file)!r} (layer {layer['name']!r}) has shape {rows.shape} but the "
+                                   f"manifest says {expected}. The cache is damaged; make it again with "
+                                   f"ActivationCache.create(path, ..., overwrite=True).")
         if rows.dtype != np.dtype(layer["dtype"]):
-            raise DtypeError(f"{str(file)!r} (layer {layer['name']!r}) has dtype {rows.dtype} but the "
-                             f"manifest says {np.dtype(layer['dtype'])}. The cache is damaged; make it "
-                             f"again with ActivationCache.create(path, ..., overwrite=True).")
+            raise CorruptFileError(f"{str(file)!r} (layer {layer['name']!r}) has dtype {rows.dtype} but the "
+                                   f"manifest says {np.dtype(layer['dtype'])}. The cache is damaged; make it "
+                                   f"again with ActivationCache.create(path, ..., overwrite=True).")
+        offset = rows.offset
         del rows
+        if headers is not None:
+            found = _header_checksum(file, offset)
+            if found != headers[index]:
+                raise CorruptFileError(
+                    f"{str(file)!r} (layer {layer['name']!r}) of the activation cache {str(path)!r} is "
+                    f"corrupt: its .npy header (bytes 0 to {offset - 1}) has checksum {found} but "
+                    f"{headers[index]} was recorded. The cache is damaged; make it again with "
+                    f"ActivationCache.create(path, ..., overwrite=True).")
+
+
+def _header_checksum(file: Path, offset: int) -> str:
+    with open(file, "rb") as stream:
+        return f"crc32:{zlib.crc32(stream.read(offset)):08x}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -592,33 +890,53 @@ def _check_layer_files(path: Path, manifest: dict[str, Any]) -> None:
 
 
 def check_replaceable(path: Path, option: str = "overwrite=True") -> None:
-    """Refuse to replace `path` unless it is a cache folder or an empty folder.
+    """Refuse to replace `path` unless replens wrote it (a cache or an output) or it is empty.
 
-    Overwriting deletes only those, never anything else. `option` names the caller's flag in
-    the message ("overwrite=True" for the Python API, "overwrite" where it may also be the
-    command line's --overwrite).
+    Overwriting deletes only those, never anything else: a folder is replens's when its
+    manifest.json carries a ``replens.*`` format tag and a format version. `option` names the
+    caller's flag in the message ("overwrite=True" for the Python API, "overwrite" where it
+    may also be the command line's --overwrite).
     """
-    if path.is_dir() and ((path / MANIFEST).is_file() or not any(path.iterdir())):
+    if path.is_dir() and not any(path.iterdir()):
         return
-    what = "a file" if not path.is_dir() else f"a folder without {MANIFEST}"
-    raise ReplensError(f"{str(path)!r} is {what}, not an activation cache; {option} only replaces "
-                       f"a cache. Choose another path, or remove it yourself.")
+    tag, foreign = replens_folder_format(path)
+    if tag is not None:
+        return
+    raise ReplensError(f"{str(path)!r} is not a replens folder: {foreign}. {option} only replaces an "
+                       f"activation cache or a replens output (a folder whose {MANIFEST} carries a replens "
+                       f"format tag and version), so that nothing replens did not write is deleted. "
+                       f"Choose another path, or remove it yourself.")
 
 
-def _build_folder(path: Path, manifest: dict[str, Any]) -> None:
-    """Make the layer files and manifest in a temporary folder, then move it to `path`."""
+def _build_folder(path: Path, manifest: dict[str, Any]) -> "_WriterLock":
+    """Make the layer files and manifest in a temporary folder, holding its writer lock, then
+    move it to `path`; return the lock."""
     building = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    lock = None
     try:
         os.chmod(building, default_mode(0o777))  # mkdtemp's 0700 would hide the cache from the group
+        lock = _WriterLock.acquire(building)
+        headers = []
         for layer in manifest["layers"]:
             rows = np.lib.format.open_memmap(building / layer["file"], mode="w+", dtype=np.dtype(layer["dtype"]),
                                              shape=(manifest["n_examples"], *layer["shape"]))
             rows.flush()
+            offset = rows.offset
             del rows
+            headers.append(_header_checksum(building / layer["file"], offset))
+        manifest["headers"] = headers
         _write_manifest(building, manifest)
+        lock.moved_to(path)
         if not path.exists():
-            os.replace(building, path)
-            return
+            try:
+                os.replace(building, path)
+            except OSError:
+                if not path.exists():
+                    raise
+                check_unlocked(path)  # another writer made it meanwhile: name it if it still writes
+                raise ReplensError(f"{str(path)!r} was created by another writer while this one prepared it; "
+                                   f"run again to resume it (resume=True).") from None
+            return lock
         old = building.with_name(building.name + ".old")
         os.replace(path, old)
         try:
@@ -627,6 +945,140 @@ def _build_folder(path: Path, manifest: dict[str, Any]) -> None:
             os.replace(old, path)
             raise
         shutil.rmtree(old, ignore_errors=True)
+        return lock
     except BaseException:
+        if lock is not None:
+            lock.release(unlink=False)
         shutil.rmtree(building, ignore_errors=True)
         raise
+
+
+# ---------------------------------------------------------------------------------------
+# The writer lock
+
+
+def check_unlocked(path: Path) -> None:
+    """Raise the ReplensError naming the writer if one holds the cache at `path` now.
+
+    A probe (the lock is taken and given back at once), so that a second writer is told
+    before it does any work; writing takes the lock again for real.
+    """
+    _WriterLock.acquire(Path(path)).release()
+
+
+class _WriterLock:
+    """An exclusive lock on a cache folder's ``.replens.lock``, naming its holder.
+
+    With ``fcntl.flock`` (Linux, macOS) the kernel holds the lock and drops it when the holder
+    exits or is killed, so a dead writer's lock is free at once; the file only says who holds
+    it. Without ``flock`` the file's existence is the lock, and one whose holder process is no
+    longer alive on this host is taken over.
+    """
+
+    def __init__(self, folder: Path, descriptor: int | None) -> None:
+        self.file = folder / LOCK
+        self.descriptor = descriptor
+
+    @classmethod
+    def acquire(cls, folder: Path) -> "_WriterLock":
+        try:
+            import fcntl
+        except ImportError:
+            fcntl = None
+        for _ in range(100):  # a holder that unlinks its file as we open it: try again
+            lock = cls._try_flock(folder, fcntl) if fcntl is not None else cls._try_exclusive(folder)
+            if lock is not None:
+                return lock
+        raise ReplensError(f"could not take the writer lock {str(folder / LOCK)!r}: it kept changing hands. "
+                           f"Try again.")
+
+    @classmethod
+    def _try_flock(cls, folder: Path, fcntl: Any) -> "_WriterLock | None":
+        file = folder / LOCK
+        descriptor = os.open(file, os.O_RDWR | os.O_CREAT, default_mode(0o666))
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(descriptor)
+            os.close(descriptor)
+            raise _locked(folder, holder) from None
+        try:
+            same = os.stat(file).st_ino == os.fstat(descriptor).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # released and unlinked between our open and our flock
+            os.close(descriptor)
+            return None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, json.dumps(_holder()).encode(), 0)
+        return cls(folder, descriptor)
+
+    @classmethod
+    def _try_exclusive(cls, folder: Path) -> "_WriterLock | None":
+        file = folder / LOCK
+        try:
+            descriptor = os.open(file, os.O_RDWR | os.O_CREAT | os.O_EXCL, default_mode(0o666))
+        except FileExistsError:
+            try:
+                with open(file, "rb") as stream:
+                    holder = json.loads(stream.read() or b"{}")
+            except FileNotFoundError:
+                return None
+            except ValueError:
+                holder = {}
+            if _holder_is_gone(holder):
+                file.unlink(missing_ok=True)
+                return None
+            raise _locked(folder, holder) from None
+        os.write(descriptor, json.dumps(_holder()).encode())
+        os.close(descriptor)
+        return cls(folder, None)
+
+    def moved_to(self, folder: Path) -> None:
+        """The locked folder is about to be renamed to `folder` (the lock moves with it)."""
+        self.file = folder / LOCK
+
+    def release(self, unlink: bool = True) -> None:
+        """Give the lock up; `unlink` removes the file too (while still holding it)."""
+        if unlink:
+            try:
+                os.unlink(self.file)
+            except FileNotFoundError:
+                pass
+        if self.descriptor is not None:
+            os.close(self.descriptor)
+            self.descriptor = None
+
+
+def _holder() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
+
+
+def _read_holder(descriptor: int) -> dict[str, Any]:
+    try:
+        record = json.loads(os.pread(descriptor, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _holder_is_gone(holder: Mapping[str, Any]) -> bool:
+    """Whether the process that wrote a lock file is dead (only knowable on this host)."""
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not _is_int(pid) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, owned by someone else
+        return False
+    return False
+
+
+def _locked(folder: Path, holder: Mapping[str, Any]) -> ReplensError:
+    who = (f"process {holder.get('pid', '?')} on host {holder.get('host', '?')}, writing since "
+           f"{holder.get('started', '?')}" if holder else "another process")
+    return ReplensError(f"the activation cache {str(folder)!r} is being written by {who}; one writer at a "
+                        f"time. Wait for it to finish (or stop it), then run again; a writer that died "
+                        f"leaves no lock behind.")

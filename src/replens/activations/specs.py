@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import re
+import sys
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,10 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DtypeError, ReplensError, ShapeError, TooFewExamplesError, UnknownOptionError
+from .._io import optional_import
+from .._io import special_file_kind
+from ..errors import CorruptFileError, DtypeError, ReplensError, ShapeError, TooFewExamplesError, UnknownOptionError
+from ._arrays import read_npy_from_zip
 
 __all__ = ["ModelSpec", "parse_model_spec", "load_model", "load_tokenizer", "load_weights", "load_data",
-           "call_factory", "check_data_for_model"]
+           "call_factory", "check_data_for_model", "user_import_path"]
 
 MODEL_SPECS = "torchvision:NAME, hf:PATH or module.path:factory"
 DATA_SPECS = "FILE.npy, FILE.npz, FILE.npz:KEY, FILE.txt or module.path:factory"
@@ -89,7 +95,8 @@ def parse_model_spec(spec: str) -> ModelSpec:
         f"returning a torch.nn.Module, e.g. mymodels:build_net).")
 
 
-def load_model(spec: str | ModelSpec, weights: str | Path | None = None) -> Any:
+def load_model(spec: str | ModelSpec, weights: str | Path | None = None, *,
+               search_path: str | os.PathLike[str] | None = None) -> Any:
     """The torch module a model spec names, with `weights` loaded into it if given.
 
     Parameters
@@ -99,6 +106,10 @@ def load_model(spec: str | ModelSpec, weights: str | Path | None = None) -> Any:
     weights : str or path-like, optional
         A state dict file for a torchvision or factory model: ``torch.save(state_dict)``
         output (read with ``weights_only=True``) or ``.safetensors``.
+    search_path : str or path-like, optional
+        A folder searched for a factory's module, after the installed packages and only while
+        that module is imported (:func:`user_import_path`); the command line passes the
+        current folder.
 
     Raises
     ------
@@ -117,7 +128,8 @@ def load_model(spec: str | ModelSpec, weights: str | Path | None = None) -> Any:
             raise UnknownOptionError(f"weights apply to torchvision: and module:factory models; the "
                                      f"folder of {parsed} holds its own weights. Leave out --weights.")
         return _hf_model(parsed.target)
-    model = _torchvision_model(parsed.target) if parsed.kind == "torchvision" else _factory_model(parsed.target)
+    model = (_torchvision_model(parsed.target) if parsed.kind == "torchvision"
+             else _factory_model(parsed.target, search_path))
     if weights is not None:
         load_weights(model, weights)
     return model
@@ -180,9 +192,7 @@ def load_weights(model: Any, weights: str | Path) -> None:
     """
     import torch
 
-    path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(2, "no such weights file", str(path))
+    path = _existing(Path(weights), "weights")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -230,10 +240,10 @@ def _torchvision_model(name: str) -> Any:
                                  f"{', '.join(available[:6])}.") from exc
 
 
-def _factory_model(target: str) -> Any:
+def _factory_model(target: str, search_path: str | os.PathLike[str] | None) -> Any:
     import torch
 
-    model = call_factory(target, "MODEL")
+    model = call_factory(target, "MODEL", search_path=search_path)
     if not isinstance(model, torch.nn.Module):
         raise ReplensError(f"MODEL {target}() returned a {type(model).__name__}, not a torch.nn.Module; "
                            f"the factory must build and return the network.")
@@ -275,12 +285,7 @@ def _quiet_transformers() -> Iterator[None]:
 
 
 def _import_transformers(spec: ModelSpec) -> Any:
-    try:
-        import transformers
-    except Exception as exc:
-        raise ImportError(f"MODEL {spec} needs transformers, and importing it failed ({type(exc).__name__}: "
-                          f"{_first_line(exc)}); install it with: pip install 'replens[hf]'.") from exc
-    return transformers
+    return optional_import("transformers", "hf", f"MODEL {spec}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,14 +297,35 @@ def _is_factory_spec(spec: str) -> bool:
     return bool(colon and _DOTTED.match(module) and _DOTTED.match(attribute))
 
 
-def import_object(target: str, role: str) -> Any:
+@contextmanager
+def user_import_path(folder: str | os.PathLike[str] | None) -> Iterator[None]:
+    """`folder` searched for modules during the block, after every installed package.
+
+    It is appended to ``sys.path`` (unless already there) and removed afterwards, so a folder
+    in it named like a package (``torchvision/``, ``numpy/``) never shadows the installed one,
+    and nothing replens imports later can come from it. None: nothing changes.
+    """
+    entry = None if folder is None else os.fspath(folder)
+    added = entry is not None and entry not in sys.path and not (entry == os.getcwd() and "" in sys.path)
+    if added:
+        sys.path.append(entry)
+    try:
+        yield
+    finally:
+        if added and entry in sys.path:
+            sys.path.remove(entry)
+
+
+def import_object(target: str, role: str, *, search_path: str | os.PathLike[str] | None = None) -> Any:
     """The object ``attribute`` of ``module.path`` for ``"module.path:attribute"``.
 
-    `role` ("MODEL", "DATA", "-m") starts the error messages.
+    `role` ("MODEL", "DATA", "-m") starts the error messages; `search_path` is searched for
+    the module after the installed packages, only while it is imported (:func:`user_import_path`).
     """
     module_name, _, attribute = target.rpartition(":")
     try:
-        module = importlib.import_module(module_name)
+        with user_import_path(search_path):
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         missing = exc.name or module_name
         own = module_name == missing or module_name.startswith(f"{missing}.")
@@ -321,18 +347,21 @@ def import_object(target: str, role: str) -> Any:
     return found
 
 
-def call_factory(target: str, role: str) -> Any:
+def call_factory(target: str, role: str, *, search_path: str | os.PathLike[str] | None = None) -> Any:
     """Import ``module.path`` and return ``factory()`` for ``"module.path:factory"``.
 
-    `role` ("MODEL" or "DATA") starts the error messages.
+    `role` ("MODEL" or "DATA") starts the error messages; `search_path` as for
+    :func:`import_object`, and also searched while the factory runs (it may import its own
+    helper modules).
     """
-    factory = import_object(target, role)
+    factory = import_object(target, role, search_path=search_path)
     attribute = target.rpartition(":")[2]
     if not callable(factory):
         raise ReplensError(f"{role} {target}: {attribute!r} is a {type(factory).__name__}, not a function "
                            f"to call.")
     try:
-        return factory()
+        with user_import_path(search_path):
+            return factory()
     except Exception as exc:
         raise ReplensError(f"{role} {target}: calling {attribute}() failed: {type(exc).__name__}: "
                            f"{_first_line(exc)}") from exc
@@ -342,7 +371,7 @@ def call_factory(target: str, role: str) -> Any:
 # Data
 
 
-def load_data(spec: str) -> Any:
+def load_data(spec: str, *, search_path: str | os.PathLike[str] | None = None) -> Any:
     """The inputs a data spec names (see the module docstring).
 
     Returns a read-only memory-mapped array (``.npy``), an array (``.npz``), a list of
@@ -369,37 +398,48 @@ def load_data(spec: str) -> Any:
     if suffix == ".txt":
         return _load_sentences(Path(spec))
     if _is_factory_spec(spec):
-        return call_factory(spec, "DATA")
+        return call_factory(spec, "DATA", search_path=search_path)
     raise UnknownOptionError(f"DATA {spec!r} is not a data spec; use {DATA_SPECS}.")
 
 
-def _existing(path: Path) -> Path:
+def _existing(path: Path, what: str = "data") -> Path:
+    special = special_file_kind(path)
+    if special is not None:
+        raise ReplensError(f"the {what} file {str(path)!r} is {special}, not a regular file; reading it would "
+                           f"block or never end. Pass a file.")
     if not path.exists():
-        raise FileNotFoundError(2, "no such data file", str(path))
+        raise FileNotFoundError(2, f"no such {what} file", str(path))
     if path.is_dir():
-        raise IsADirectoryError(21, "data is a folder, not a file", str(path))
+        raise IsADirectoryError(21, f"{what} is a folder, not a file", str(path))
     return path
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    _existing(path)
     try:
-        return np.load(_existing(path), mmap_mode="r", allow_pickle=False)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
         raise _unreadable(path, exc) from exc
 
 
 def _load_npz(path: Path, key: str | None) -> np.ndarray:
-    _existing(path)
+    """One array of an .npz, its header checked against the entry's size before any memory is
+    allocated (see :func:`~replens.activations._arrays.read_npy_from_zip`)."""
+    with open(_existing(path), "rb") as stream:
+        head = stream.read(6)
+    if head == b"\x93NUMPY":  # .npy content under an .npz name
+        loaded = _load_npy(path)
+        return loaded if key is None else loaded[_npz_key(path, [], key)]
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):  # .npy content under an .npz name
-            return loaded if key is None else loaded[_npz_key(path, [], key)]
-        with loaded as archive:
-            return archive[_npz_key(path, list(archive.files), key)]
-    except ReplensError:
-        raise
-    except (ValueError, OSError, KeyError) as exc:
+        archive = zipfile.ZipFile(path)
+    except Exception as exc:  # BadZipFile, struct.error...: not a readable zip
         raise _unreadable(path, exc) from exc
+    with archive:
+        names = [info.filename[:-4] for info in archive.infolist() if info.filename.endswith(".npy")]
+        chosen = _npz_key(path, names, key)
+        return read_npy_from_zip(archive, archive.getinfo(chosen + ".npy"), f"DATA {path}:{chosen}",
+                                 lambda detail: CorruptFileError(f"could not read {str(path)!r} as .npz: {detail}. "
+                                                                 f"The file is damaged; save the inputs again."))
 
 
 def _npz_key(path: Path, names: list[str], key: str | None) -> str:

@@ -11,8 +11,10 @@ from .compare import compare_command
 from .demo import demo_command
 from .extract import extract_command
 from .measures import measures_command
+from .reproduce import reproduce_command
+from .verify import verify_command
 
-for _command in (compare_command, extract_command, measures_command, demo_command):
+for _command in (compare_command, extract_command, measures_command, demo_command, reproduce_command, verify_command):
     main.add_command(_command)
 
 __all__ = ["main"]

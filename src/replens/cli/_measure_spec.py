@@ -3,7 +3,8 @@
 ``NAME`` and ``NAME:opt=value,opt=value`` name a registered measure (``replens measures``
 lists them and their options) and give ``replens.measure(NAME, opt=value, ...)``; each value
 is read as an int, a float, true/false, none, or else a string. ``package.module:function``
-imports the module (the current folder first, as ``python -m`` does) and uses the object:
+imports the module (the current folder is searched after the installed packages, only while it is
+imported) and uses the object:
 a Measure as it is, anything else through ``as_measure`` (a function decorated with
 ``@replens.register_measure`` registers at import and gives its registered measure). The
 two forms are told apart by whether the text before ``:`` is a registered measure name.
@@ -12,13 +13,14 @@ two forms are told apart by whether the text before ``:`` is a registered measur
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from typing import Any
 
 from ..activations.specs import import_object
 from ..errors import ReplensError, UnknownOptionError
 from ..measures.registry import Measure, as_measure, measure, measures
-from ._app import one_line, search_current_directory
+from ._app import one_line
 
 __all__ = ["parse_measure_spec", "parse_option_value"]
 
@@ -92,9 +94,8 @@ def parse_option_value(text: str) -> Any:
 
 
 def _imported(spec: str, module_name: str, attribute: str) -> Measure:
-    search_current_directory()
     try:
-        found = import_object(spec, "-m")
+        found = import_object(spec, "-m", search_path=os.getcwd())
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(f"{one_line(exc)} ({module_name.split('.')[0]!r} is not a measure name "
                                   f"either: `replens measures` lists them.)", name=exc.name) from exc

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,13 +10,12 @@ from typing import Any
 
 import click
 
-from .._io import file_sha256
 from ..activations import DEFAULT_BATCH_SIZE, ActivationCache, extract_hf_to_cache, extract_to_cache
-from ..activations.pipeline import fingerprint
+from ..activations.cache import check_replaceable
 from ..activations.specs import (check_data_for_model, check_device, load_data, load_model, load_tokenizer,
                                  move_model, parse_model_spec)
-from ..errors import ReplensError, UnknownOptionError
-from ._app import USER_ERRORS, log, search_current_directory
+from ..errors import UnknownOptionError
+from ._app import USER_ERRORS, log
 
 
 @click.command("extract")
@@ -44,12 +42,17 @@ from ._app import USER_ERRORS, log, search_current_directory
                    "run resumes at the first chunk not written.")
 @click.option("--device", default="cpu", show_default=True,
               help="Where the model runs: cpu, cuda, cuda:N, mps. Activations are stored on the host.")
-@click.option("--overwrite", is_flag=True, help="Replace a cache made from other inputs instead of failing.")
+@click.option("--graph-nodes", is_flag=True,
+              help="Capture torch.fx graph nodes (residual additions, torch.flatten ...) instead of module "
+                   "outputs; not for hf: models.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a cache made otherwise (or an earlier replens output) instead of failing; a folder "
+                   "replens did not write is never replaced.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.pass_context
 def extract_command(ctx: click.Context, model_spec: str, data_spec: str, out: Path, layers: Sequence[str],
                     weights: Path | None, pool: str | None, dtype: str, batch_size: int, chunk_size: int,
-                    device: str, overwrite: bool, progress: bool | None) -> None:
+                    device: str, graph_nodes: bool, overwrite: bool, progress: bool | None) -> None:
     """Run MODEL over DATA and store the chosen layers' activations in the cache folder --out.
 
     \b
@@ -61,33 +64,43 @@ def extract_command(ctx: click.Context, model_spec: str, data_spec: str, out: Pa
            (an array, a tensor or a map-style dataset).
 
     Chunks are written as they are computed: interrupt it and run the same command again
-    to resume. A cache made with the same MODEL, --weights, DATA, --layers, --pool and
-    --dtype is resumed (or left as it is when complete); one made otherwise is an error
-    unless --overwrite. Prints the cache folder on stdout, for `replens compare`.
+    to resume. The cache's manifest records the model's fingerprint (its class and a hash of
+    every parameter and buffer, so --weights included), the inputs' hash, --layers, --pool,
+    --dtype and --graph-nodes; a cache made with the same is resumed (or left as it is when
+    complete), one made otherwise is an error naming what differs, unless --overwrite. One
+    writer at a time: a second run on the same --out is refused while the first runs.
+    Prints the cache folder on stdout, for `replens compare`.
+
+    The current folder is searched for a module.path:factory's module, after the installed
+    packages and only while that module is imported and its factory runs.
     """
     started = time.perf_counter()
     spec = parse_model_spec(model_spec)
     pool = _extract_pool(pool, spec.kind)
+    if graph_nodes and spec.kind == "hf":
+        raise UnknownOptionError("--graph-nodes traces a module's torch.fx graph; hf: models give hidden states "
+                                 "instead. Leave out --graph-nodes, or pass a module.path:factory model.")
     check_device(device)
-    search_current_directory()
-    data = load_data(data_spec)
-    check_data_for_model(data, spec)
+    if out.exists() and overwrite:
+        check_replaceable(out, "--overwrite")  # before any work: never a folder replens did not write
     if weights is not None and not weights.is_file():
         raise FileNotFoundError(2, "no such weights file", str(weights))
-    options = {"layers": list(layers), "pool": pool, "dtype": dtype}
-    inputs_hash = _extract_fingerprint(data, str(spec), weights, options)
+    here = os.getcwd()
+    data = load_data(data_spec, search_path=here)
+    check_data_for_model(data, spec)
     try:
-        cache = _check_existing_cache(out, inputs_hash, overwrite)
-        if cache is None:
-            model = move_model(load_model(spec, weights), device)
-            if spec.kind == "torchvision" and weights is None:
-                log(f"note: {spec} has random weights; pass --weights FILE for trained ones")
-            cache = _run_extraction(spec, model, data, out, layers=layers, pool=pool, dtype=dtype,
-                                    batch_size=batch_size, chunk_size=chunk_size, progress=progress,
-                                    inputs_hash=inputs_hash, overwrite=overwrite)
+        model = move_model(load_model(spec, weights, search_path=here), device)
+        if spec.kind == "torchvision" and weights is None:
+            log(f"note: {spec} has random weights; pass --weights FILE for trained ones")
+        state = _existing_state(out, overwrite)
+        cache = _run_extraction(spec, model, data, out, layers=layers, pool=pool, dtype=dtype,
+                                batch_size=batch_size, chunk_size=chunk_size, progress=progress,
+                                overwrite=overwrite, graph_nodes=graph_nodes)
     except KeyboardInterrupt:
         log(f"interrupted; {_written_rows(out)} run the same command again to resume.")
         ctx.exit(130)
+    if state:
+        log(state)
     click.echo(str(out))
     for line in _cache_summary(cache):
         log(line)
@@ -103,34 +116,24 @@ def _extract_pool(pool: str | None, kind: str) -> str | None:
     return None if pool == "none" else pool
 
 
-def _extract_fingerprint(data: Any, model: str, weights: Path | None, options: dict[str, Any]) -> str:
-    """One fingerprint of everything that decides a cache's content: data, model, weights, options."""
-    record = {"data": fingerprint(data), "model": model,
-              "weights": file_sha256(weights) if weights is not None else None, **options}
-    return "sha256:" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+def _existing_state(out: Path, overwrite: bool) -> str:
+    """What the run will do with the cache already at --out, said once the run succeeded.
 
-
-def _check_existing_cache(out: Path, inputs_hash: str, overwrite: bool) -> Any:
-    """The cache at --out if it is complete; None if there is work to do (said on stderr).
-
-    A cache made with other inputs or options is refused unless `overwrite`.
+    Opening it first gives a one-line error when --out is not a cache; whether it was made
+    the same way is checked by the extraction itself, field by field.
     """
     if overwrite or not out.exists():
-        return None
-    cache = ActivationCache.open(out, allow_incomplete=True)  # not a cache: a one-line error
-    if cache.inputs_hash != inputs_hash:
-        raise ReplensError(f"--out {out} holds a cache made with another MODEL, --weights, DATA, --layers, "
-                           f"--pool or --dtype; pass --overwrite to replace it, or choose another --out.")
+        return ""
+    cache = ActivationCache.open(out, allow_incomplete=True)
     if cache.is_complete:
-        log(f"{out} is complete already: nothing to extract")
-        return ActivationCache.open(out)
-    log(f"resuming {out} at example {cache.resume_from} of {cache.n_examples}")
-    return None
+        return f"{out} is complete already: nothing to extract (same model, inputs and options)"
+    return f"resuming {out} at example {cache.resume_from} of {cache.n_examples}"
 
 
-def _run_extraction(spec: Any, model: Any, data: Any, out: Path, *, layers: Sequence[str], **options: Any) -> Any:
+def _run_extraction(spec: Any, model: Any, data: Any, out: Path, *, layers: Sequence[str], graph_nodes: bool,
+                    **options: Any) -> Any:
     if spec.kind != "hf":
-        return extract_to_cache(model, data, out, layers=list(layers) or None, **options)
+        return extract_to_cache(model, data, out, layers=list(layers) or None, graph_nodes=graph_nodes, **options)
     texts = isinstance(data, list) and all(isinstance(item, str) for item in data)
     positions = [int(item) if item.lstrip("-").isdigit() else item for item in layers]
     return extract_hf_to_cache(model, data, out, tokenizer=load_tokenizer(spec) if texts else None,

@@ -29,3 +29,47 @@ def linear_space(n: int, widths_a: list[int], widths_b: list[int] | None, itemsi
 def gram_block_rows(n: int, layers: int, itemsize: int, budget: int) -> int:
     """Rows per Gram block: at most 512 (fastest here) and within the budget."""
     return max(1, min(GRAM_BLOCK_ROWS, budget // max(1, layers * n * itemsize)))
+
+
+# Rows of one layer that the validation and mean passes read at a time (about 32 MB of float64).
+SCAN_ELEMENTS = 1 << 22
+
+
+def scan_rows(n: int, width: int, budget: int) -> int:
+    """Rows per block for the passes that only read a layer (validation, column means): at most
+    4M numbers, and few enough that the block's few working copies fit the budget."""
+    return max(1, min(n, min(SCAN_ELEMENTS, budget // 32) // max(1, width)))
+
+
+def feature_groups(widths: list[int], pairs: list[tuple[int, int]], n: int, itemsize: int, budget: int
+                   ) -> tuple[list[list[tuple[int, int]]], list[int]]:
+    """Pairs of layers grouped so that each group's accumulators and row blocks fit the budget.
+
+    A pair ``(i, j)`` holds a ``p_i x p_j`` float64 accumulator during its group's pass over
+    the examples; a group takes pairs in order while its accumulators fit in half the budget
+    (at least one pair per group, whatever its size). The other half holds one row block of
+    every layer of the group (about three working copies of it: cast, rescaled, centred) and
+    one block product; the rows per block follow, all planned within 7/8 of the budget. Returns
+    the groups and their rows per block.
+    """
+    # Plan to 7/8 of the budget: the estimate above leaves out small temporaries (row norms,
+    # the reduction of each accumulator) and the allocator's slack.
+    budget = budget * 7 // 8
+    groups: list[list[tuple[int, int]]] = []
+    held = 0
+    for i, j in pairs:
+        size = 8 * widths[i] * widths[j]
+        if groups and held + size <= budget // 2:
+            groups[-1].append((i, j))
+            held += size
+        else:
+            groups.append([(i, j)])
+            held = size
+    rows = []
+    for group in groups:
+        involved = {k for pair in group for k in pair}
+        accumulators = sum(8 * widths[i] * widths[j] for i, j in group)
+        product = max(8 * widths[i] * widths[j] for i, j in group)
+        per_row = 3 * itemsize * sum(widths[k] for k in involved)
+        rows.append(max(1, min(n, (budget - accumulators - product) // max(1, per_row))))
+    return groups, rows

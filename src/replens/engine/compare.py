@@ -22,15 +22,16 @@ from typing import Any, Union
 import numpy as np
 
 from .. import _progress
-from .._backend import Array, machine_epsilon, namespace_of, resolve_dtype, to_device
-from .._validate import check_positive_number, check_values
+from .._backend import Array, machine_epsilon, namespace_of, release_rows, resolve_dtype, to_device, to_numpy
+from .._validate import check_positive_number, check_values, check_values_in_blocks
 from ..errors import ShapeError, TooFewExamplesError, UninformativeWarning, UnknownOptionError
-from ..measures.cka import DEFAULT_RBF_BANDWIDTH, GramTerms, centred_layers, gram_inner_products
+from ..measures.blocks import feature_inner_products, layer_scale
+from ..measures.cka import DEFAULT_RBF_BANDWIDTH, GramTerms, gram_inner_products, scaled_centred_layers
 from ..measures.dft import frequency_plan, prepare_dft, score_dft
 from ..measures.registry import Measure, Plan, as_measure, checked_value, measure
 from ..measures.registry import measures as registered_measures
 from ..results.matrix import SimilarityMatrix
-from ._plan import gram_block_rows, linear_space
+from ._plan import feature_groups, gram_block_rows, linear_space, scan_rows
 from ._prepared import PreparedLayers
 from .layouts import as_matrix, check_modes
 
@@ -127,25 +128,49 @@ def _work_dtype(resolved: Sequence[Measure], dtype: Any) -> Any:
 
 def _layer_matrices(
     layers: list[tuple[str, Array]], argument: str, *, conv: str, layout: str, sequence: str,
-    dtype: Any, device: Any,
-) -> tuple[Any, list[Array]]:
+    dtype: Any, device: Any, budget: int,
+) -> tuple[Any, list[Array], list[tuple[np.ndarray, np.ndarray]]]:
+    """The layers as validated (examples, features) matrices, and their column minima and maxima.
+
+    A 2-D layer is validated block by block and kept in its own dtype (a float32 memory map
+    stays one, never cast to float64 whole); the passes that use it cast one block, or one
+    layer, at a time. Other layers are cast whole, then reshaped by the conv / sequence mode.
+    """
     xp, arrays = namespace_of(*(to_device(array, device) for _, array in layers))
     compute = resolve_dtype(xp, dtype)
-    matrices = []
+    matrices, ranges = [], []
     for (name, _), array in zip(layers, arrays):
         label = f"{argument}[{name!r}]"
+        if len(array.shape) == 2:
+            rows = scan_rows(int(array.shape[0]), int(array.shape[1]), budget)
+            ranges.append(check_values_in_blocks(
+                xp, label, array, compute, block_rows=rows,
+                after_block=lambda start, stop, array=array: release_rows(array, start, stop)))
+            matrices.append(array)
+            continue
         array = check_values(xp, label, array, compute)
-        matrices.append(as_matrix(xp, name, array, conv=conv, layout=layout, sequence=sequence))
-    return xp, matrices
+        matrix = as_matrix(xp, name, array, conv=conv, layout=layout, sequence=sequence)
+        if len(matrix.shape) == 2 and int(matrix.shape[0]) and int(matrix.shape[1]):
+            ranges.append((to_numpy(xp.min(matrix, axis=0)), to_numpy(xp.max(matrix, axis=0))))
+        else:
+            ranges.append((np.zeros(0), np.zeros(0)))
+        matrices.append(matrix)
+    return xp, matrices, ranges
 
 
-def _check_examples(names: list[str], matrices: list[Array], conv: str, minimum: int) -> int:
-    counts = {name: int(m.shape[0]) for name, m in zip(names, matrices)}
-    if len(set(counts.values())) > 1:
+def _check_examples(sides: list[tuple[str, list[str], list[Array]]], conv: str, minimum: int) -> int:
+    """The one number of examples of every layer of A and B (each side counted on its own: A and
+    B often share layer names, e.g. two seeds of one architecture)."""
+    per_side = {argument: {name: int(m.shape[0]) for name, m in zip(names, matrices)}
+                for argument, names, matrices in sides}
+    counts = [count for side in per_side.values() for count in side.values()]
+    if len(set(counts)) > 1:
         hint = (" (spatial_as_examples multiplies examples by h*w, so every layer needs the same "
                 "spatial size)" if conv == "spatial_as_examples" else "")
-        raise ShapeError(f"every layer must have the same number of examples{hint}; got {counts}.")
-    n = next(iter(counts.values()))
+        listed = ", ".join(f"{argument} {side}" for argument, side in per_side.items())
+        raise ShapeError(f"every layer must have the same number of examples{hint}; got {listed}. "
+                         f"Rows must be the same inputs, in the same order, in every layer.")
+    n = counts[0]
     if n < minimum:
         raise TooFewExamplesError(f"need at least {minimum} examples for these measures; got {n}.")
     return n
@@ -202,7 +227,12 @@ def compare(
     svcca_threshold : float, default 0.99
         Fraction of variance kept by a bare ``"svcca_mean_rho"`` / ``"svcca_r2"``.
     memory_budget : int, default 4 GiB
-        Bytes of per-layer preparations (Gram matrices, bases) held at once.
+        Bytes of per-layer preparations (Gram matrices, bases) held at once, and of the
+        feature-space accumulators and row blocks of the linear-kernel measures (linear CKA,
+        debiased CKA, linear HSIC), which read 2-D layers block by block: an activation cache
+        larger than memory (``ActivationCache.as_dict()``, float32 memory maps) can be compared
+        with them, each layer cast to float64 one block at a time. Measures that need a whole
+        layer (the CCA family's bases, RBF and Gram-space kernels) cast one layer at a time.
     dtype : {None, "float64", "float32"}, default None
         Working precision; None means float64 (or the measures' own ``dtype`` option).
     device : str or torch.device, optional
@@ -213,7 +243,10 @@ def compare(
     -------
     SimilarityMatrix
         ``values`` of shape (n_measures, n_layers_a, n_layers_b), float64; ``measures``
-        holds the measures' labels and ``attrs["measure_options"]`` their options.
+        holds the measures' labels and ``attrs["measure_options"]`` their options;
+        ``attrs["uninformative"]`` maps a measure's label to the ``[i, j]`` entries whose value
+        Theorem 1 of the CKA paper forces (CCA family, rank A + rank B > n - 1, after any
+        SVCCA truncation; ``conv="dft"``: at some frequency), measures without such entries absent.
 
     Raises
     ------
@@ -237,17 +270,22 @@ def compare(
 
     layers_a = _named_layers(reps_a, "reps_a")
     layers_b = layers_a if reps_b is None else _named_layers(reps_b, "reps_b")
-    mode = dict(conv=conv, layout=layout, sequence=sequence, dtype=work_dtype, device=device)
-    xp, matrices_a = _layer_matrices(layers_a, "reps_a", **mode)
-    matrices_b = matrices_a if reps_b is None else _layer_matrices(layers_b, "reps_b", **mode)[1]
+    mode = dict(conv=conv, layout=layout, sequence=sequence, dtype=work_dtype, device=device, budget=budget)
+    xp, matrices_a, ranges_a = _layer_matrices(layers_a, "reps_a", **mode)
+    if reps_b is None:
+        matrices_b, ranges_b = matrices_a, ranges_a
+    else:
+        matrices_b, ranges_b = _layer_matrices(layers_b, "reps_b", **mode)[1:]
     names_a = [name for name, _ in layers_a]
     names_b = [name for name, _ in layers_b]
     minimum = max(m.info.min_examples for m in resolved)
-    n = _check_examples(names_a + names_b, matrices_a + matrices_b, conv, minimum)
+    sides = [("reps_a", names_a, matrices_a)] + ([] if reps_b is None else [("reps_b", names_b, matrices_b)])
+    n = _check_examples(sides, conv, minimum)
 
     values = np.full((len(resolved), len(names_a), len(names_b)), np.nan)
     job = _Job(values, resolved, xp, matrices_a, matrices_b, names_a, names_b,
-               symmetric_input=reps_b is None, budget=budget, progress=progress)
+               symmetric_input=reps_b is None, budget=budget, progress=progress,
+               compute=resolve_dtype(xp, work_dtype), ranges=(ranges_a, ranges_b))
     if conv == "dft":
         job.fill_dft()
     else:
@@ -255,13 +293,14 @@ def compare(
         widths_a = [int(m.shape[1]) for m in matrices_a]
         widths_b = None if reps_b is None else [int(m.shape[1]) for m in matrices_b]
         space = linear_space(n, widths_a, widths_b, itemsize, budget)
-        done = job.fill_linear_gram(itemsize) if space == "gram" else ()
+        done = job.fill_linear_gram(itemsize) if space == "gram" else job.fill_linear_features(itemsize)
         job.fill_pairs([k for k in range(len(resolved)) if k not in done], Plan(space=space))
     attrs = {"conv": conv, "layout": layout, "sequence": sequence, "n_examples": n,
              "rbf_bandwidth": rbf_bandwidth, "svcca_threshold": svcca_threshold,
              "dtype": str(work_dtype or "float64"),
              "measure_options": {m.label: {"name": m.name, "options": _jsonable(m.options)} for m in resolved},
-             "bounds": {m.label: list(m.info.bounds) for m in resolved}}
+             "bounds": {m.label: list(m.info.bounds) for m in resolved},
+             "uninformative": job.uninformative_entries()}
     return SimilarityMatrix(values, tuple(names_a), tuple(names_b), tuple(m.label for m in resolved), attrs)
 
 
@@ -275,11 +314,18 @@ class _Job:
 
     def __init__(self, values: np.ndarray, measures: tuple[Measure, ...], xp: Any, matrices_a: list[Array],
                  matrices_b: list[Array], names_a: list[str], names_b: list[str], *, symmetric_input: bool,
-                 budget: int, progress: bool | None) -> None:
+                 budget: int, progress: bool | None, compute: Any,
+                 ranges: tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]) -> None:
         self.values, self.measures, self.xp = values, measures, xp
         self.matrices_a, self.matrices_b = matrices_a, matrices_b
         self.names_a, self.names_b = names_a, names_b
         self.symmetric_input, self.budget, self.progress = symmetric_input, budget, progress
+        self.compute, self.ranges = compute, ranges
+        self.flagged: dict[int, set[tuple[int, int]]] = {}  # measure -> entries Theorem 1 forces
+
+    def cast(self, matrix: Array) -> Array:
+        """One whole layer in the working dtype (no copy when it already is), for a preparation."""
+        return self.xp.astype(matrix, self.compute, copy=False)
 
     def pairs(self) -> list[tuple[int, int]]:
         return [(i, j) for i in range(len(self.matrices_a)) for j in range(len(self.matrices_b))
@@ -302,12 +348,14 @@ class _Job:
                 flagged = False
                 for k in rows:
                     m = self.measures[k]
-                    a = prepared.cached(("a", i, m.preparation_key),
-                                        lambda: m.prepare_checked(self.xp, self.matrices_a[i], names[0], plan))
-                    b = prepared.cached((side_b, j, m.preparation_key),
-                                        lambda: m.prepare_checked(self.xp, self.matrices_b[j], names[1], plan))
+                    a = prepared.cached(("a", i, m.preparation_key), lambda: m.prepare_checked(
+                        self.xp, self.cast(self.matrices_a[i]), names[0], plan))
+                    b = prepared.cached((side_b, j, m.preparation_key), lambda: m.prepare_checked(
+                        self.xp, self.cast(self.matrices_b[j]), names[1], plan))
                     check = m.definition.uninformative
-                    flagged = flagged or (check is not None and check(a.value, b.value, a.n))
+                    if check is not None and check(a.value, b.value, a.n):
+                        flagged = True
+                        self.flag(k, i, j)
                     self._score(k, m, a, b, i, j, memo, names)
                 if flagged:
                     uninformative.append((self.names_a[i], self.names_b[j]))
@@ -321,6 +369,18 @@ class _Job:
                 UninformativeWarning,
                 stacklevel=3,
             )
+
+    def flag(self, k: int, i: int, j: int) -> None:
+        """Record entry (i, j) of measure k as forced by Theorem 1 (rank condition: both ways)."""
+        entries = self.flagged.setdefault(k, set())
+        entries.add((i, j))
+        if self.symmetric_input:
+            entries.add((j, i))
+
+    def uninformative_entries(self) -> dict[str, list[list[int]]]:
+        """``{measure label: [[i, j], ...]}`` of the flagged entries, for ``attrs["uninformative"]``."""
+        return {self.measures[k].label: [list(entry) for entry in sorted(entries)]
+                for k, entries in sorted(self.flagged.items())}
 
     def _score(self, k: int, m: Measure, a: Any, b: Any, i: int, j: int, memo: dict,
                names: tuple[str, str]) -> None:
@@ -341,9 +401,10 @@ class _Job:
         if not rows:
             return ()
         xp = self.xp
-        centred_a = centred_layers(xp, self.matrices_a, [f"reps_a[{name!r}]" for name in self.names_a])
-        centred_b = None if self.symmetric_input else centred_layers(
-            xp, self.matrices_b, [f"reps_b[{name!r}]" for name in self.names_b])
+        centred_a, exponents_a = scaled_centred_layers(
+            xp, [self.cast(m) for m in self.matrices_a], [f"reps_a[{name!r}]" for name in self.names_a])
+        centred_b, exponents_b = (None, exponents_a) if self.symmetric_input else scaled_centred_layers(
+            xp, [self.cast(m) for m in self.matrices_b], [f"reps_b[{name!r}]" for name in self.names_b])
         n = int(centred_a[0].shape[0])
         layers = len(centred_a) + (0 if centred_b is None else len(centred_b))
         with _progress.bar(self.progress, total=n, desc="replens compare (Gram rows)", unit="row") as bar:
@@ -355,7 +416,48 @@ class _Job:
         for i in range(len(self.names_a)):
             for j in range(len(self.names_b)):
                 terms = GramTerms(xp, n, float(cross[i, j]), float(self_a[i]), float(self_b[j]),
-                                  norms_a[i], norms_b[j])
+                                  norms_a[i], norms_b[j], exponents_a[i], exponents_b[j])
+                for k in rows:
+                    m = self.measures[k]
+                    self.values[k, i, j] = checked_value(m, m.definition.from_gram(terms, m.options),
+                                                         *self.pair_names(i, j))
+        return rows
+
+    def fill_linear_features(self, itemsize: int) -> tuple[int, ...]:
+        """Linear-kernel measures for every pair from feature-space products accumulated over
+        row blocks (:func:`replens.measures.blocks.feature_inner_products`), within the budget.
+
+        No layer is cast to the working dtype whole: a float32 memory map larger than memory is
+        read block by block (its pages released after each block). Returns the rows filled.
+        """
+        rows = tuple(k for k, m in enumerate(self.measures) if m.definition.from_gram is not None)
+        if not rows:
+            return ()
+        xp, compute = self.xp, self.compute
+        layers = list(self.matrices_a) + ([] if self.symmetric_input else list(self.matrices_b))
+        ranges = list(self.ranges[0]) + ([] if self.symmetric_input else list(self.ranges[1]))
+        labels = [f"reps_a[{name!r}]" for name in self.names_a] + (
+            [] if self.symmetric_input else [f"reps_b[{name!r}]" for name in self.names_b])
+        n = int(layers[0].shape[0])
+        scales = [layer_scale(xp, layer, low, high, compute, block_rows=scan_rows(n, int(layer.shape[1]), self.budget),
+                              name=label, after_block=lambda start, stop, layer=layer: release_rows(layer, start, stop))
+                  for layer, (low, high), label in zip(layers, ranges, labels)]
+        offset = 0 if self.symmetric_input else len(self.matrices_a)
+        index_b = [offset + j for j in range(len(self.matrices_b))]
+        pairs = sorted({(i, i) for i in range(len(layers))}
+                       | {(min(i, j), max(i, j)) for i in range(len(self.matrices_a)) for j in index_b})
+        groups, block_rows = feature_groups([s.width for s in scales], pairs, n, itemsize, self.budget)
+        # Row norms cost O(n p) per layer beside the O(n p^2) products; the unbiased estimator needs them.
+        with _progress.bar(self.progress, total=n * len(groups), desc="replens compare (feature rows)",
+                           unit="row") as bar:
+            products, norms = feature_inner_products(
+                xp, layers, scales, groups, compute=compute, block_rows=block_rows, row_norms=True,
+                on_rows=bar.update, after_block=lambda k, start, stop: release_rows(layers[k], start, stop))
+        for i in range(len(self.names_a)):
+            for j in range(len(self.names_b)):
+                jj = index_b[j]
+                terms = GramTerms(xp, n, products[(min(i, jj), max(i, jj))], products[(i, i)], products[(jj, jj)],
+                                  norms[i], norms[jj], scales[i].exponent, scales[jj].exponent)
                 for k in rows:
                     m = self.measures[k]
                     self.values[k, i, j] = checked_value(m, m.definition.from_gram(terms, m.options),
@@ -371,7 +473,7 @@ class _Job:
         xp = self.xp
 
         def as_map(matrix: Array) -> Array:
-            return matrix[:, None, None, :] if len(matrix.shape) == 2 else matrix
+            return self.cast(matrix)[:, None, None, :] if len(matrix.shape) == 2 else matrix
 
         maps_a = [as_map(m) for m in self.matrices_a]
         maps_b = maps_a if self.symmetric_input else [as_map(m) for m in self.matrices_b]
@@ -395,7 +497,10 @@ class _Job:
                 names = self.pair_names(i, j)
                 result = score_dft(xp, layer("a", i, names[0], maps_a[i], plan, "x"),
                                    layer(side_b, j, names[1], maps_b[j], plan, "y"), plan)
+                forced = bool(np.any(result.rank.sum(axis=-1) > int(maps_a[i].shape[0]) - 1))
                 for k, m in enumerate(self.measures):
+                    if forced:
+                        self.flag(k, i, j)
                     self.values[k, i, j] = checked_value(m, m.definition.from_dft(result, m.options), *names)
                     if self.symmetric_input:
                         self.values[k, j, i] = self.values[k, i, j]

@@ -7,6 +7,8 @@ from .registry import Measure, MeasureInfo, measure, measures, register_measure,
 from .cka import cka, hsic
 from .cca import CCAResult, SVCCAResult, cca, pwcca, svcca
 from .regression import linear_regression_r2
+from .directions import CCADirections, cca_directions
 
 __all__ = ["Measure", "MeasureInfo", "measure", "measures", "register_measure", "unregister_measure",
-           "CCAResult", "SVCCAResult", "cca", "svcca", "pwcca", "cka", "hsic", "linear_regression_r2"]
+           "CCAResult", "SVCCAResult", "cca", "svcca", "pwcca", "cka", "hsic", "linear_regression_r2",
+           "CCADirections", "cca_directions"]

@@ -116,7 +116,8 @@ class Principal:
 
 
 def centre(xp: Any, x: Array) -> Array:
-    """Subtract each column's mean; constant columns become exactly zero.
+    """Subtract each column's mean (of the differences from the first example, so that a
+    large offset leaves no residue); constant columns become exactly zero.
 
     Exact zeros matter: a constant column with a large offset would otherwise leave
     rounding residue of size eps * offset that a rank test could mistake for a direction.
@@ -125,10 +126,13 @@ def centre(xp: Any, x: Array) -> Array:
 
 
 def _centre(xp: Any, x: Array) -> tuple[Array, Array]:
-    centred = x - xp.mean(x, axis=0, keepdims=True)
-    constant = xp.all(x == x[0:1, :], axis=0)
-    if bool(xp.any(constant)):
-        centred = xp.where(constant[None, :], xp.zeros_like(centred), centred)
+    # Differences from the first example first: the mean of a column with a large offset
+    # (1e15 on a spread of 1e3) would be off by about eps * offset, and that error would stay
+    # in every centred value; the differences are exact (Sterbenz) and their mean is off by
+    # eps * spread only. A constant column gives exact zeros, whose mean is exactly 0.
+    centred = x - x[0:1, :]
+    constant = xp.all(centred == 0, axis=0)
+    centred -= xp.mean(centred, axis=0, keepdims=True)
     return centred, constant
 
 
@@ -136,11 +140,16 @@ def centre_informative(xp: Any, x: Array, name: str) -> Array:
     """:func:`centre`, raising DegenerateInputError when every column of `x` is constant."""
     centred, constant = _centre(xp, x)
     if bool(xp.all(constant)):
-        raise DegenerateInputError(
-            f"every column of {name} is constant over the examples, so it carries no "
-            f"information to compare. Check that {name} holds the layer's activations for "
-            f"different inputs (shape (examples, features)).")
+        raise constant_columns_error(name)
     return centred
+
+
+def constant_columns_error(name: str) -> DegenerateInputError:
+    """The error for a layer whose every column is constant over the examples."""
+    return DegenerateInputError(
+        f"every column of {name} is constant over the examples, so it carries no "
+        f"information to compare. Check that {name} holds the layer's activations for "
+        f"different inputs (shape (examples, features)).")
 
 
 def orthonormal_basis(xp: Any, centred: Array) -> Basis:

@@ -15,8 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import Array, to_numpy
-from .._validate import check_fraction, check_option, check_pair, check_positive_int
+from .._backend import Array, machine_epsilon, to_numpy
+from .._validate import (
+    check_fraction,
+    check_option,
+    check_pair,
+    check_positive_int,
+    finite_result,
+    rescaled,
+    unit_bounded,
+)
 from ..errors import UninformativeWarning
 from . import registry
 from .registry import DTYPE, INVERTIBLE_LINEAR, ISOTROPIC_SCALING, ORTHOGONAL, TRANSLATION, Option, Plan
@@ -31,6 +39,26 @@ from ._subspace import (
 
 SVCCA_RULES = ("variance", "singular_values")
 
+
+def tie_tolerance(eps: float) -> float:
+    """Canonical correlations closer than ``sqrt(eps)`` (1.5e-8 in float64) count as tied.
+
+    The variates inside a tied block are defined only up to a rotation, and rounding picks
+    one; singular vectors of correlations ``g`` apart move by about ``eps / g`` under
+    rounding, so below ``sqrt(eps)`` they are as arbitrary as inside an exact tie.
+    """
+    return eps**0.5
+
+
+def tied_blocks(rho: np.ndarray, tolerance: float) -> list[slice]:
+    """Runs of at least two descending correlations whose consecutive gaps are <= `tolerance`."""
+    blocks, start = [], 0
+    for i in range(1, rho.shape[0] + 1):
+        if i == rho.shape[0] or rho[i - 1] - rho[i] > tolerance:
+            if i - start > 1:
+                blocks.append(slice(start, i))
+            start = i
+    return blocks
 
 
 
@@ -87,8 +115,9 @@ class SVCCAResult(CanonicalCorrelations):
 
 
 def prepare_cca(xp: Any, x: Array, name: str = "X") -> Basis:
-    """Per-layer work of the CCA family: centre, check, and take an orthonormal basis."""
-    centred = centre_informative(xp, x, name)
+    """Per-layer work of the CCA family: rescale (by a power of two, exactly, when the scale is
+    extreme; see :func:`replens._validate.rescaled`), centre, check, and take an orthonormal basis."""
+    centred = centre_informative(xp, rescaled(xp, x)[0], name)
     return orthonormal_basis(xp, centred)
 
 
@@ -131,21 +160,45 @@ def correlate(xp: Any, basis_x: Basis, basis_y: Basis, *, directions: bool = Fal
         right = right_t.T
     else:
         left, right, rho = None, None, xp.linalg.svdvals(product)
-    rho = to_numpy(rho)
-    excess = float(rho.max() - 1.0) if rho.size else 0.0
-    if excess > UNIT_ROUNDING:
-        raise ArithmeticError(f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
-    return CanonicalPair(np.minimum(rho, 1.0), left, right)
+    rho = unit_bounded(to_numpy(rho), UNIT_ROUNDING, "canonical correlation")
+    return CanonicalPair(rho, left, right)
 
 
 def projection_weighted(xp: Any, rho: np.ndarray, directions: Array, basis: Basis) -> float:
     """PWCCA from the canonical directions of the weighting layer in its basis.
 
-    ``<h_i, x_j> = (A^T q^T Xc)_ij = (A^T coords)_ij``: no n-sized work.
+    ``<h_i, x_j> = (A^T q^T Xc)_ij = (A^T coords)_ij``: no n-sized work. Tied correlations
+    get the canonical variates of :func:`weighted_correlation`.
     """
-    projections = directions[:, : rho.shape[0]].T @ basis.coords
-    weights = to_numpy(xp.sum(xp.abs(projections), axis=1))
-    return float(np.sum(weights * rho) / np.sum(weights))
+    eps = machine_epsilon(xp, basis.coords.dtype)
+    projections = to_numpy(directions[:, : rho.shape[0]].T @ basis.coords)
+    return weighted_correlation(rho, projections, tie_tolerance(eps))
+
+
+def weighted_correlation(rho: np.ndarray, projections: np.ndarray, tolerance: float) -> float:
+    """``sum_i alpha_i rho_i / sum_i alpha_i`` with ``alpha_i = sum_j |projections_ij|``
+    (Morcos et al. 2018 sec. 2.2), the variates made canonical inside tied blocks.
+
+    ``projections`` (k x p) holds ``<h_i, x_j>``, the weighting layer's centred neurons on its
+    canonical variates. Inside a block of tied correlations (consecutive gaps at most
+    `tolerance`, see :func:`tie_tolerance`) any rotation of the variates is as canonical as
+    another, and the weights (sums of absolute values) depend on which: the block's variates
+    are therefore replaced by the principal axes of the neurons projected onto the block
+    (left singular vectors of that block of ``projections``), which depend only on the
+    block's span. Each rotated variate ``h`` keeps its own correlation with the other layer,
+    ``sqrt(sum_i c_i^2 rho_i^2)`` for ``h = sum_i c_i h_i`` (exact ties: the tied value).
+    Unique up to signs (which the absolute values ignore) when the block's principal axes
+    are distinct.
+    """
+    projections = np.array(projections, dtype=np.float64)
+    correlations = np.array(rho, dtype=np.float64)
+    for block in tied_blocks(correlations, tolerance):
+        axes, _, _ = np.linalg.svd(projections[block], full_matrices=False)
+        projections[block] = axes.T @ projections[block]
+        correlations[block] = np.sqrt((axes**2).T @ correlations[block] ** 2)
+    weights = np.sum(np.abs(projections), axis=1)
+    # A weighted mean of correlations <= 1 may round above 1 by an ulp, which is reported as 1.
+    return unit_bounded(np.sum(weights * correlations) / np.sum(weights), UNIT_ROUNDING, "PWCCA")
 
 
 def cca(x: Array, y: Array, *, dtype: Any = None) -> CCAResult:
@@ -305,9 +358,19 @@ def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
     (the covariance whitening is missing), and it projects the uncentred activations; its
     value then depends on the arbitrary signs of singular vectors, and its second branch
     reads the wrong array. Here the canonical variates are the exact ones, so the value
-    agrees with the paper's description to rounding. When at least ``r_x + r_y - n + 1``
-    correlations are forced to 1 (see :func:`cca`) the variates inside that tied block
-    are arbitrary and PWCCA is ill-posed; the UninformativeWarning covers that case.
+    agrees with the paper's description to rounding.
+
+    **Tied correlations.** Where canonical correlations tie (skip connections: a layer that
+    copies part of its input gives several correlations of exactly 1), the canonical variates
+    inside the tied block are defined only up to a rotation, and the weights depend on which
+    one rounding picks (by up to 0.01 under rotations of Y). Correlations whose consecutive
+    gaps are at most ``sqrt(eps)`` (1.5e-8 in float64) count as tied, and inside each tied
+    block the variates are the principal axes of X's centred neurons projected onto the
+    block (the left singular vectors of ``A_block^T q_x^T Xc``), each weighted with its own
+    correlation with Y (the tied value). The result depends only on the block's span, so
+    rotations, rescalings and invertible maps of Y leave it unchanged to rounding. The same
+    rule covers correlations forced to 1 when ``r_x + r_y > n - 1`` (see :func:`cca`; an
+    UninformativeWarning says so).
     """
     xp, x, y = check_pair(x, y, dtype=dtype)
     basis_x, basis_y = prepare_cca(xp, x, "X"), prepare_cca(xp, y, "Y")

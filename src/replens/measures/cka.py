@@ -13,6 +13,7 @@ For the linear kernel everything is computed in feature space when that is cheap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -21,7 +22,15 @@ import numpy as np
 
 from .._backend import Array, as_float64, device_of, matmul_into, namespace_of, to_float, to_numpy
 from .._backend import median as backend_median
-from .._validate import check_option, check_pair, check_positive_number
+from .._validate import (
+    check_option,
+    check_pair,
+    check_positive_number,
+    finite_result,
+    rescaled,
+    scaled_result,
+    unit_bounded,
+)
 from ..errors import DegenerateInputError, ShapeError, UnknownOptionError
 from . import registry
 from ._subspace import UNIT_ROUNDING, centre, centre_informative
@@ -54,6 +63,17 @@ def rbf_gram(xp: Any, x: Array, bandwidth: float = DEFAULT_RBF_BANDWIDTH, name: 
     diagonal included), as in Kornblith et al.'s reference code. Distances are computed
     from the centred data, which changes nothing mathematically and loses less to rounding.
     """
+    return xp.exp(-_rbf_exponents(xp, x, bandwidth, name))
+
+
+def _rbf_exponents(xp: Any, x: Array, bandwidth: float, name: str) -> Array:
+    """``d_ij^2 / (2 sigma^2)`` of the bandwidth rule, for any scale of `x` and any bandwidth.
+
+    The data are first rescaled by a power of two (which leaves every ratio ``d^2 / median``
+    bit for bit unchanged), and the bandwidth is divided out in two steps, so that a tiny
+    bandwidth gives ``+inf`` (kernel 0) off the diagonal, never ``0 / 0``.
+    """
+    x, _ = rescaled(xp, x)
     centred = centre(xp, x)
     dots = centred @ centred.T
     norms = xp.linalg.diagonal(dots)
@@ -65,7 +85,34 @@ def rbf_gram(xp: Any, x: Array, bandwidth: float = DEFAULT_RBF_BANDWIDTH, name: 
             f"the median squared distance between examples of {name} is 0 (at least half of "
             f"the example pairs are identical), so the RBF bandwidth rule gives sigma = 0. "
             f"Remove duplicate examples or pass a kernel callable.")
-    return xp.exp(squared / (-2.0 * bandwidth**2 * median))
+    with np.errstate(over="ignore", under="ignore"):
+        return ((squared / median) / bandwidth) / bandwidth * 0.5
+
+
+# Below this largest exponent, exp(-t) - 1 = -t to within t / 2 < eps: the kernel's variable
+# part is the (scaled) squared distance, the exact large-bandwidth limit.
+_LINEAR_LIMIT = 2.0**-60
+
+
+def rbf_kernel_part(xp: Any, x: Array, bandwidth: float, name: str = "X") -> tuple[Array, float]:
+    """``(G, k)`` with the RBF Gram matrix ``K = 1 1^T + 2**k G``, accurate at any bandwidth.
+
+    Centring removes ``1 1^T`` exactly (``H 1 = 0``, and U-centring maps it to 0), so HSIC and
+    CKA are computed from ``G = expm1(-t)`` (``k = 0``), which keeps every digit of
+    ``K - 1`` when the bandwidth is large, where ``exp(-t)`` rounds to 1. When
+    ``max t < 2**-60`` (a huge bandwidth) ``expm1(-t) = -t`` to rounding and ``t`` itself would
+    underflow: then ``G = -d^2 / median`` and ``2**k = 1 / (2 bandwidth^2)``, the exact limit
+    (linear CKA of the centred data, up to the factor). A tiny bandwidth gives ``K = I`` (for
+    distinct examples), also exactly.
+    """
+    exponents = _rbf_exponents(xp, x, 1.0, name)  # d^2 / (2 median)
+    largest = float(xp.max(exponents))
+    with np.errstate(over="ignore", under="ignore"):
+        scaled_largest = largest / bandwidth / bandwidth
+    if scaled_largest < _LINEAR_LIMIT:
+        return -exponents, -2.0 * math.log2(bandwidth)
+    with np.errstate(over="ignore", under="ignore"):
+        return xp.expm1(-((exponents / bandwidth) / bandwidth)), 0.0
 
 
 def _callable_gram(xp: Any, kernel: Callable[[Array], Array], x: Array, name: str) -> Array:
@@ -121,6 +168,10 @@ class KernelLayer:
         The unnormalised ``HSIC(X, X)``: ``(n-1)^2`` or ``n (n-3)`` times the estimate.
     debiased : bool
         Whether the unbiased estimator is used.
+    log2_scale : float
+        The layer's kernel is ``2**log2_scale`` times the one stored (its data were rescaled
+        by a power of two, or the RBF kernel is at its large-bandwidth limit): HSIC values
+        put the factor back, CKA does not need it.
     """
 
     n: int
@@ -129,6 +180,7 @@ class KernelLayer:
     row_norms: Array | None
     self_term: float
     debiased: bool
+    log2_scale: float = 0.0
 
 
 def debiased_hsic_term(dot: float, norms_a: Array, norms_b: Array, xp: Any, n: int) -> float:
@@ -178,6 +230,13 @@ def prepare_kernel(
     Options are assumed checked and `x` validated and cast.
     """
     n = x.shape[0]
+    if kernel == "rbf":
+        centre_informative(xp, rescaled(xp, x)[0], name)  # the check: every column constant
+        part, log2_scale = rbf_kernel_part(xp, x, bandwidth, name)
+        gram = _centre_gram(xp, part, unbiased=debiased)
+        return KernelLayer(n, None, gram, None, squared_frobenius(xp, gram), debiased, log2_scale)
+    if kernel == "linear":
+        x, exponent = rescaled(xp, x)
     centred = centre_informative(xp, x, name)
     if kernel == "linear":
         row_norms = xp.sum(centred * centred, axis=1) if debiased else None
@@ -188,11 +247,8 @@ def prepare_kernel(
             features, gram = None, centred @ centred.T
             self_dot = squared_frobenius(xp, gram)
         self_term = debiased_hsic_term(self_dot, row_norms, row_norms, xp, n) if debiased else self_dot
-        return KernelLayer(n, features, gram, row_norms, self_term, debiased)
-    if kernel == "rbf":
-        gram = rbf_gram(xp, x, bandwidth, name)
-    else:
-        gram = _callable_gram(xp, kernel, x, name)
+        return KernelLayer(n, features, gram, row_norms, self_term, debiased, 2.0 * exponent)
+    gram = _callable_gram(xp, kernel, x, name)
     gram = _centre_gram(xp, gram, unbiased=debiased)
     return KernelLayer(n, None, gram, None, squared_frobenius(xp, gram), debiased)
 
@@ -216,6 +272,13 @@ def _gram_of(layer: KernelLayer) -> Array:
     return layer.gram if layer.gram is not None else layer.features @ layer.features.T
 
 
+def hsic_value(xp: Any, a: KernelLayer, b: KernelLayer) -> float:
+    """The HSIC estimate of two prepared layers, their scale factors put back (see
+    :func:`replens._validate.scaled_result`: an estimate beyond float64's range is an error)."""
+    return scaled_result(score_hsic(xp, a, b) / hsic_scale(a.n, a.debiased), a.log2_scale + b.log2_scale,
+                         "HSIC")
+
+
 def hsic_scale(n: int, debiased: bool) -> float:
     """The divisor that turns an unnormalised HSIC into the estimate."""
     return float(n * (n - 3)) if debiased else float((n - 1) ** 2)
@@ -231,19 +294,19 @@ def cka_from_hsic(cross: float, self_x: float, self_y: float, debiased: bool) ->
 
     The biased value is a cosine between centred Gram matrices, at most 1 by
     Cauchy-Schwarz: rounding above 1 by a few ulp is reported as 1, more raises
-    ArithmeticError (a bug). The debiased value has no such bound and is never clamped.
+    ArithmeticError (a bug). The debiased value has no such bound and is never clamped. A NaN
+    term raises NumericalRangeError: it never becomes a number.
     """
+    cross, self_x, self_y = (finite_result(term, "an HSIC term of CKA") for term in (cross, self_x, self_y))
     if self_x <= 0 or self_y <= 0:
         raise DegenerateInputError(
             f"the debiased self-similarity estimate is not positive (n(n-3) HSIC(X, X) = "
             f"{self_x:.3g}, n(n-3) HSIC(Y, Y) = {self_y:.3g}), so CKA is undefined; "
             f"use more examples or debiased=False.")
-    value = cross / (self_x**0.5 * self_y**0.5)
+    value = finite_result(cross / (self_x**0.5 * self_y**0.5), "CKA")
     if debiased:
         return value
-    if value - 1.0 > UNIT_ROUNDING:
-        raise ArithmeticError(f"CKA exceeds 1 by {value - 1.0:.3g}; please report this")
-    return min(value, 1.0)
+    return unit_bounded(value, UNIT_ROUNDING, "CKA")
 
 
 def gram_inner_products(
@@ -350,10 +413,13 @@ def hsic(
     -------
     float
         Linear HSIC scales with ``c^2`` when X is scaled by ``c``; invariant to orthogonal
-        maps and translation. Symmetric.
+        maps and translation. Symmetric. Inputs of any scale are rescaled exactly (by powers
+        of two) before the products and the factor is put back, so the value is exact for
+        scales up to float64's range; an estimate beyond that range (say both inputs scaled
+        by 1e100) raises NumericalRangeError instead of returning inf or 0.0.
     """
     xp, a, b = _prepare_pair(x, y, kernel, debiased, bandwidth, dtype)
-    return score_hsic(xp, a, b) / hsic_scale(a.n, debiased)
+    return hsic_value(xp, a, b)
 
 
 def cka(
@@ -418,7 +484,10 @@ class GramTerms:
     """What :func:`replens.compare`'s blocked Gram pass gives for one pair of centred layers.
 
     ``cross = <K, L>_F``, ``self_a = <K, K>_F``, ``self_b = <L, L>_F`` (unnormalised linear
-    HSIC terms, eq. 6) and the Gram diagonals ``norms_a = diag K``, ``norms_b = diag L``.
+    HSIC terms, eq. 6) and the Gram diagonals ``norms_a = diag K``, ``norms_b = diag L``, all
+    of the layers rescaled by ``2**exponent_a`` and ``2**exponent_b`` (so that nothing
+    overflows; see :func:`replens._validate.rescaled`); the kernels are ``2**(2 exponent)``
+    times these.
     """
 
     xp: Any
@@ -428,6 +497,15 @@ class GramTerms:
     self_b: float
     norms_a: Array
     norms_b: Array
+    exponent_a: int = 0
+    exponent_b: int = 0
+
+
+def scaled_centred_layers(xp: Any, matrices: Sequence[Array], names: Sequence[str]
+                          ) -> tuple[list[Array], list[int]]:
+    """:func:`centred_layers` of the layers rescaled by powers of two, and the exponents."""
+    scaled = [rescaled(xp, m) for m in matrices]
+    return centred_layers(xp, [m for m, _ in scaled], names), [e for _, e in scaled]
 
 
 def centred_layers(xp: Any, matrices: Sequence[Array], names: Sequence[str]) -> list[Array]:
@@ -452,7 +530,11 @@ def _score_cka(xp: Any, a: KernelLayer, b: KernelLayer, options: Any, memo: dict
 
 
 def _score_linear_hsic(xp: Any, a: KernelLayer, b: KernelLayer, options: Any, memo: dict) -> float:
-    return score_hsic(xp, a, b) / hsic_scale(a.n, False)
+    return hsic_value(xp, a, b)
+
+
+def _linear_hsic_from_gram(t: GramTerms, options: Any) -> float:
+    return scaled_result(t.cross / hsic_scale(t.n, False), 2.0 * (t.exponent_a + t.exponent_b), "linear_hsic")
 
 
 def _debiased_from_gram(t: GramTerms, options: Any) -> float:
@@ -494,4 +576,4 @@ registry.builtin(
     pair=lambda x, y, dtype=None: hsic(x, y, dtype=dtype),
     prepare=_linear_prepare(False), score=_score_linear_hsic,
     preparation=lambda options: ("linear_kernel",),
-    from_gram=lambda t, options: t.cross / hsic_scale(t.n, False))
+    from_gram=_linear_hsic_from_gram)

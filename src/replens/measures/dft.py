@@ -33,7 +33,7 @@ from .._backend import (
     to_device_like,
     to_numpy,
 )
-from .._validate import check_option, check_values
+from .._validate import check_option, check_values, unit_bounded
 from ..errors import DegenerateInputError, ShapeError, TooFewExamplesError, UninformativeWarning
 from ._subspace import TWO_PASS_LIMIT, UNIT_ROUNDING, centre, one_pass_limit
 from .cca import CanonicalCorrelations
@@ -209,11 +209,7 @@ def score_dft(xp: Any, a: DFTLayer, b: DFTLayer, plan: FrequencyPlan) -> DFTCCAR
     rho = rho[:, :k]
     rank_x, rank_y = to_numpy(bx.rank).astype(np.int64), to_numpy(by.rank).astype(np.int64)
     rho[np.arange(k)[None, :] >= np.minimum(rank_x, rank_y)[:, None]] = 0.0
-    excess = float(rho.max() - 1.0) if rho.size else 0.0
-    if excess > max(UNIT_ROUNDING, 1e3 * max(a.eps, b.eps)):
-        raise ArithmeticError(
-            f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
-    rho = np.minimum(rho, 1.0)
+    rho = unit_bounded(rho, max(UNIT_ROUNDING, 1e3 * max(a.eps, b.eps)), "canonical correlation")
 
     _warn_if_uninformative(a.n, rank_x, rank_y)
     h_out, w_out = len(plan.freq_h), len(plan.freq_w)

@@ -6,10 +6,10 @@ import warnings
 from typing import Any
 
 from .._backend import Array, to_float
-from .._validate import check_pair
+from .._validate import check_pair, rescaled, unit_bounded
 from ..errors import UninformativeWarning
 from . import registry
-from ._subspace import Basis, centre_informative, project
+from ._subspace import UNIT_ROUNDING, Basis, centre_informative, project
 from .cca import prepare_cca
 from .registry import ISOTROPIC_SCALING, ORTHOGONAL, TRANSLATION, Plan
 
@@ -37,7 +37,7 @@ def linear_regression_r2(x: Array, y: Array, *, dtype: Any = None) -> float:
         n - 1 every X is fitted exactly (value 1) and an UninformativeWarning says so.
     """
     xp, x, y = check_pair(x, y, dtype=dtype)
-    xc = centre_informative(xp, x, "X")
+    xc = centre_informative(xp, rescaled(xp, x)[0], "X")
     basis_y = prepare_cca(xp, y, "Y")
     n = x.shape[0]
     if basis_y.rank >= n - 1:
@@ -54,10 +54,12 @@ def linear_regression_r2(x: Array, y: Array, *, dtype: Any = None) -> float:
 def explained_fraction(xp: Any, centred: Array, total: float, predictor: Basis) -> float:
     """``||Q_Y^T Xc||_F^2 / ||Xc||_F^2``: the fraction of X's variance that Y's span explains.
 
-    A projection cannot exceed the whole: rounding above 1 by a few ulp is reported as 1.
+    A projection cannot exceed the whole: rounding above 1 by a few ulp is reported as 1 (more
+    is a bug and raises ArithmeticError); a NaN raises NumericalRangeError, never becomes 1.
     """
     explained = project(predictor, centred)
-    return min(1.0, to_float(xp.sum(explained * explained)) / total)
+    return unit_bounded(to_float(xp.sum(explained * explained)) / total, UNIT_ROUNDING,
+                        "linear_regression_r2")
 
 
 def _score(xp: Any, target: Basis, predictor: Basis, options: Any, memo: dict) -> float:

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_path, package_versions
+from .._io import atomic_path, optional_import, package_versions
 from ..errors import ReplensError, UnknownOptionError
 from ..results.matrix import SimilarityMatrix
 from ._template import PAGE, STYLE
@@ -47,6 +47,7 @@ def write_report(
     tables: Sequence[TableEntry] = (),
     manifest: Mapping[str, Any] | None = None,
     images: Sequence[ImageEntry] = (),
+    value_tables: bool = False,
 ) -> Path:
     """Write a self-contained HTML report to `path` atomically; return the path.
 
@@ -75,6 +76,11 @@ def write_report(
         Figures already drawn (e.g. curves over training), embedded as base64 PNGs in a
         "Figures" section after the heatmaps; shown at 96/150 of their pixel size, the
         scale of a figure saved at 150 dpi.
+    value_tables : bool, default False
+        Show each matrix's values as an HTML table beside its heatmap (rows: layers of A,
+        columns: layers of B, names as escaped text). Entries that Theorem 1 of the CKA
+        paper makes uninformative (:meth:`SimilarityMatrix.uninformative_mask`) are greyed
+        and marked in the table as in the heatmap, and the section explains the mark.
 
     Returns
     -------
@@ -107,7 +113,11 @@ def write_report(
     path = Path(path)
     _check_arguments(path, title, summary_lines, matrices, tables, manifest)
     _check_images(images)
-    page = _render_page(title, summary_lines, matrices, tables, manifest, images=images)
+    if not isinstance(value_tables, bool):
+        raise ReplensError(f"value_tables must be True or False; got {type(value_tables).__name__} "
+                           f"({value_tables!r:.60}).")
+    page = _render_page(title, summary_lines, matrices, tables, manifest, images=images,
+                        value_tables=value_tables)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         temporary.write_bytes(page.encode("utf-8"))
@@ -185,7 +195,7 @@ def _check_table_entry(entry: Any, index: int) -> None:
     argument = f"tables[{index}]"
     caption, frame = _unpack(entry, argument, 2, "a (caption, pandas.DataFrame) pair")
     _check_text(caption, f"{argument}[0] (the caption)")
-    import pandas as pd
+    pd = optional_import("pandas", "io", "a table in the report")
 
     if not isinstance(frame, pd.DataFrame):
         hint = " Convert a Series with .to_frame()." if isinstance(frame, pd.Series) else ""
@@ -197,12 +207,14 @@ def _check_table_entry(entry: Any, index: int) -> None:
 
 def _render_page(title: str, summary_lines: Sequence[str], matrices: Sequence[MatrixEntry],
                  tables: Sequence[TableEntry], manifest: Mapping[str, Any] | None, *,
-                 images: Sequence[ImageEntry] = ()) -> str:
+                 images: Sequence[ImageEntry] = (), value_tables: bool = False) -> str:
     sections: list[tuple[str, str, str]] = []  # (anchor, heading, body markup)
     if summary_lines:
         items = "".join(f"<li>{_text(line)}</li>" for line in summary_lines)
         sections.append(("summary", "Summary", f'<ul class="summary">{items}</ul>'))
-    if matrices:
+    if matrices and value_tables:
+        sections.append(("matrices", "Similarity matrices", _matrices_with_values(matrices)))
+    elif matrices:
         figures = "\n".join(_heatmap_figure(caption, matrix, measure) for caption, matrix, measure in matrices)
         sections.append(("matrices", "Similarity matrices", f'<div class="figures">\n{figures}\n</div>'))
     if images:
@@ -225,7 +237,8 @@ def _render_page(title: str, summary_lines: Sequence[str], matrices: Sequence[Ma
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     version = package_versions().get("replens", "unknown")
     return PAGE.substitute(title=_text(title), version=_text(version), generated=generated,
-                           style=STYLE, contents=contents, sections=markup)
+                           style=STYLE + (_VALUES_STYLE if value_tables else ""), contents=contents,
+                           sections=markup)
 
 
 def _text(value: Any) -> str:
@@ -251,7 +264,7 @@ def _heatmap_png(matrix: SimilarityMatrix, measure: str, *, dpi: int = _PNG_DPI)
     The figure is a bare ``matplotlib.figure.Figure``: it never touches pyplot's list of
     open figures or the configured backend, so nothing leaks and no window opens.
     """
-    from matplotlib.figure import Figure
+    Figure = optional_import("matplotlib.figure", "plot", "drawing heatmaps").Figure
 
     size = _heatmap_size(matrix)
     figure = Figure(figsize=size)
@@ -394,10 +407,10 @@ def _object_cell(value: Any) -> tuple[str, str]:
 
 
 def _is_missing(value: Any) -> bool:
-    import pandas as pd
-
     if isinstance(value, float):
         return False  # NaN is a value of a float column, written "NaN" by _float_cell
+    import pandas as pd
+
     try:
         return value is None or bool(pd.isna(value))
     except (TypeError, ValueError):  # arrays and other containers: not a scalar, not missing
@@ -431,3 +444,67 @@ def _manifest_value(value: Any) -> str:
 
 def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+# ---------------------------------------------------------------------------------------
+# Values beside the heatmaps
+
+UNINFORMATIVE_NOTE = (
+    "Grey, crossed cells in a heatmap and grey cells marked \N{DAGGER} in its table are "
+    "uninformative: there rank A + rank B > n - 1 (after any SVCCA truncation), so at least "
+    "rank A + rank B - (n - 1) canonical correlations equal 1 whatever the data (Kornblith et al. "
+    "2019, Theorem 1), and a CCA-family value near 1 says nothing about the networks. The "
+    "CSV's flag column names these entries. Use more examples than features, or CKA.")
+
+_VALUES_STYLE = """
+.matrix-entry { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; max-width: 100%; }
+figure.values { flex: 1 1 320px; min-width: 0; max-width: 100%; }
+figure.values figcaption { margin: 0 0 6px; }
+figure.values table { min-width: 0; font-size: 12.5px; }
+figure.values th, figure.values td { padding: 3px 8px; }
+td.uninformative { background: #d6d6d6; color: #4a4a4a; }
+p.note { margin: 0 0 14px; padding: 8px 12px; border-left: 3px solid #9e9e9e; background: var(--zebra); }
+"""
+
+
+def _matrices_with_values(matrices: Sequence[MatrixEntry]) -> str:
+    """Each heatmap with its values table beside it; a note first when any entry is flagged."""
+    flagged = any(matrix.uninformative_mask(measure).any() for _, matrix, measure in matrices)
+    note = f'<p class="note uninformative-note">{_text(UNINFORMATIVE_NOTE)}</p>\n' if flagged else ""
+    entries = "\n".join(f'<div class="matrix-entry">{_heatmap_figure(caption, matrix, measure)}'
+                        f"{_values_table(caption, matrix, measure)}</div>"
+                        for caption, matrix, measure in matrices)
+    return f'{note}<div class="figures">\n{entries}\n</div>'
+
+
+def _values_table(caption: str, matrix: SimilarityMatrix, measure: str) -> str:
+    """One measure's matrix as a table: a row per layer of A, a column per layer of B.
+
+    Every name is escaped text; one number format for the whole matrix (as in the tables
+    section); flagged entries carry the class ``uninformative``, a dagger and a title.
+    """
+    import numpy as np
+
+    values = matrix[measure]
+    mask = matrix.uninformative_mask(measure)
+    spec = _float_spec(values[np.isfinite(values)])
+    corner = f"{matrix.attrs.get('name_a', 'A')} \\ {matrix.attrs.get('name_b', 'B')}"
+    header = f'<th scope="col">{_text(corner)}</th>' + "".join(
+        f'<th scope="col" class="num">{_text(name)}</th>' for name in matrix.layers_b)
+    rows = []
+    for i, name in enumerate(matrix.layers_a):
+        cells = f'<th scope="row">{_text(name)}</th>'
+        for j in range(len(matrix.layers_b)):
+            text, css = _float_cell(values[i, j], spec)
+            if mask[i, j]:
+                cells += (f'<td class="{css} uninformative" title="uninformative (Theorem 1)">'
+                          f"{_text(text)}\N{DAGGER}</td>")
+            else:
+                cells += f'<td class="{css}">{_text(text)}</td>'
+        rows.append(f"<tr>{cells}</tr>")
+    flagged = int(mask.sum())
+    count = (f'<p class="rows">{flagged} of {mask.size} entries uninformative (\N{DAGGER})</p>'
+             if flagged else "")
+    return (f'<figure class="values"><figcaption>Values: {_text(caption)}</figcaption>'
+            f'<div class="scroll"><table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n'
+            + "\n".join(rows) + f"\n</tbody>\n</table></div>{count}</figure>")

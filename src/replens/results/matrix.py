@@ -10,13 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path
+from .._io import atomic_path, optional_import
 from ..errors import ReplensError, UnknownOptionError
 from ..measures.registry import measure_bounds
 
 _FORMAT_VERSION = 1
 # Optional per-entry statistics (replens.stats.compare), saved when present.
 _STATISTICS = ("pvalues", "pvalues_corrected", "low", "high", "se")
+
+UNINFORMATIVE_FLAG = ("uninformative: rank A + rank B > n - 1 forces canonical correlations to 1 "
+                      "(Kornblith et al. 2019, Theorem 1)")
+"""The reason an entry of ``attrs["uninformative"]`` carries, in the CSV's ``flag`` column."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,23 @@ class SimilarityMatrix:
             f"measure {label!r} is not in this matrix{'; ' + detail if detail else ''}; it holds "
             f"{', '.join(self.measures)}.")
 
+    def uninformative_mask(self, measure: Any) -> np.ndarray:
+        """Boolean (n_layers_a, n_layers_b): the entries of `measure` that Theorem 1 of the CKA
+        paper makes uninformative (``attrs["uninformative"]``, recorded by :func:`replens.compare`).
+
+        CCA-family values there are forced towards 1 whatever the data, because
+        rank A + rank B > n - 1 (also after SVCCA truncation). All False for other measures
+        and for matrices made without the record.
+        """
+        label = self.measures[self.index(measure)]
+        mask = np.zeros((len(self.layers_a), len(self.layers_b)), dtype=bool)
+        for i, j in (self.attrs.get("uninformative") or {}).get(label, ()):
+            mask[int(i), int(j)] = True
+        return mask
+
     def to_xarray(self) -> Any:
         """An ``xarray.DataArray`` with dims (measure, layer_a, layer_b)."""
-        import xarray as xr
+        xr = optional_import("xarray", "io", "SimilarityMatrix.to_xarray")
 
         return xr.DataArray(
             self.values,
@@ -99,7 +117,7 @@ class SimilarityMatrix:
 
     def to_dataframe(self) -> Any:
         """A tidy ``pandas.DataFrame`` with columns measure, layer_a, layer_b, value."""
-        import pandas as pd
+        pd = optional_import("pandas", "io", "SimilarityMatrix.to_dataframe")
 
         k, i, j = np.meshgrid(np.arange(len(self.measures)), np.arange(len(self.layers_a)),
                               np.arange(len(self.layers_b)), indexing="ij")
@@ -147,7 +165,7 @@ class SimilarityMatrix:
         colour bar is labelled with the measure's name. `annotate` writes each value in
         its cell (default: when both sides have at most 12 layers). Returns ``(fig, ax)``.
         """
-        import matplotlib.pyplot as plt
+        plt = optional_import("matplotlib.pyplot", "plot", "SimilarityMatrix.plot")
 
         measure = self.measures[self.index(measure or self.measures[0])]
         matrix = self[measure]
@@ -173,5 +191,18 @@ class SimilarityMatrix:
         colorbar = fig.colorbar(image, ax=ax)
         colorbar.set_label(measure)
         ax.set_title(measure)
+        _mark_uninformative(ax, self.uninformative_mask(measure), measure)
         fig.tight_layout()
         return fig, ax
+
+
+def _mark_uninformative(ax: Any, mask: np.ndarray, measure: str) -> None:
+    """Grey, cross-hatched cells over the entries in `mask`, and a title line saying why."""
+    if not mask.any():
+        return
+    from matplotlib.patches import Rectangle
+
+    for i, j in zip(*np.nonzero(mask)):
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=(0.62, 0.62, 0.62, 0.9), hatch="xx",
+                               edgecolor="white", linewidth=0, zorder=2))
+    ax.set_title(f"{measure}\ngrey, crossed: uninformative (rank A + rank B > n - 1)", fontsize=9)

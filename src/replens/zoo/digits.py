@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._io import optional_import
+
 __all__ = ["DigitsSplit", "load_digits_split"]
 
 
@@ -39,8 +41,8 @@ def load_digits_split(*, test_fraction: float = 1 / 3, split_seed: int = 0) -> D
     """Load sklearn's digits, split them (stratified, deterministic) and standardise them."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    load_digits = optional_import("sklearn.datasets", "demo", "loading sklearn's digits").load_digits
+    train_test_split = optional_import("sklearn.model_selection", "demo", "splitting the digits").train_test_split
 
     data = load_digits()
     x = np.asarray(data.data, dtype=np.float64)

@@ -20,6 +20,7 @@ Estimators pickle, so shards can be accumulated in other processes and merged.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from functools import partial
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..._backend import Array, copy_array, namespace, nbytes, to_device_like, to_numpy
-from ..._validate import check_pair
+from ..._validate import check_pair, peak_magnitude, scale_exponent, times_power_of_two
 from ...errors import (
     DegenerateInputError,
     ReplensError,
@@ -35,7 +36,12 @@ from ...errors import (
     TooFewExamplesError,
     UnknownOptionError,
 )
-from ._moments import Moments, absorbed, batch_moments, moved
+from ._moments import Moments, absorbed, batch_moments, moved, rescaled_moments
+
+
+# A batch whose largest magnitude exceeds the accumulators' unit by more than 2**_SAFE_SHIFT
+# rebases them (fourth powers of 2**100 over many examples still fit float64).
+_SAFE_SHIFT = 100
 
 
 class StreamingEstimator(ABC):
@@ -144,6 +150,9 @@ class CoMomentEstimator(StreamingEstimator):
     def __init__(self) -> None:
         super().__init__()
         self._moments: Moments | None = None
+        # The accumulators hold the batches scaled by 2**-exponent (X, Y); None until a batch
+        # with a non-zero value fixes it (zeros are zeros at any scale). See _scaled_batch.
+        self._exponents: list[int | None] = [None, None]
 
     @property
     def n_examples(self) -> int:
@@ -184,6 +193,7 @@ class CoMomentEstimator(StreamingEstimator):
         if self._moments is not None:
             x, y = (to_device_like(self._moments.aa, a) for a in (x, y))
             xp = namespace(x, y)
+        x, y = self._scaled_batch(xp, x, y)
         batch = batch_moments(xp, x, y, self._with_norms)
         self._moments = batch if self._moments is None else absorbed(self._moments, batch)
         self._n_batches += 1
@@ -202,13 +212,54 @@ class CoMomentEstimator(StreamingEstimator):
         """
         self._check_merge(other)
         if other._moments is not None:
+            theirs = other._moments
+            for side in (0, 1):
+                mine, given = self._exponents[side], other._exponents[side]
+                if mine is None or given is None:
+                    self._exponents[side] = given if mine is None else mine
+                elif given > mine:
+                    self._rebase(side, given)
+            shifts = [(other._exponents[side] or 0) - (self._exponents[side] or 0) for side in (0, 1)]
+            if any(shifts):
+                theirs = rescaled_moments(theirs, *shifts)
             if self._moments is None:
-                self._moments = moved(other._moments, copy_array)  # owned: updated in place later
+                self._moments = moved(theirs, copy_array)  # owned: updated in place later
             else:
-                here = moved(other._moments, partial(to_device_like, self._moments.aa))
+                here = moved(theirs, partial(to_device_like, self._moments.aa))
                 self._moments = absorbed(self._moments, here)
         self._n_batches += other._n_batches
         return self
+
+    def _scaled_batch(self, xp: Any, x: Array, y: Array) -> tuple[Array, Array]:
+        """The batch scaled exactly by the estimator's powers of two, so that no accumulator
+        overflows or underflows whatever the data's scale (every exact estimator here is
+        invariant to scaling X or Y).
+
+        The first batch with a non-zero value on a side fixes its exponent, as
+        :func:`replens._validate.rescaled` would (0 for data within ``2**±100``); a later batch
+        more than ``2**100`` larger rebases the accumulators to its exponent (multiplying them
+        by powers of two, exactly); smaller batches are scaled with the current exponent.
+        """
+        scaled = []
+        for side, batch in enumerate((x, y)):
+            peak = peak_magnitude(xp, batch)
+            current = self._exponents[side]
+            if peak > 0:
+                needed = math.frexp(peak)[1] - 1
+                if current is None:
+                    self._exponents[side] = current = scale_exponent(peak, batch.dtype) if abs(needed) else 0
+                elif needed - current > _SAFE_SHIFT:
+                    self._rebase(side, needed)
+                    current = needed
+            scaled.append(batch if not current else times_power_of_two(batch, -current))
+        return scaled[0], scaled[1]
+
+    def _rebase(self, side: int, exponent: int) -> None:
+        """Re-express the accumulators of one side in units of ``2**exponent``."""
+        shift = (self._exponents[side] or 0) - exponent
+        if self._moments is not None and shift:
+            self._moments = rescaled_moments(self._moments, shift if side == 0 else 0, shift if side == 1 else 0)
+        self._exponents[side] = exponent
 
     def _numpy_moments(self, min_examples: int, reason: str | None = None) -> Moments:
         """The accumulators as CPU numpy float64, after the checks every compute shares."""

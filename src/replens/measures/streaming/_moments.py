@@ -47,6 +47,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..._backend import Array, namespace
+from ..._validate import times_power_of_two
 
 
 @dataclass(frozen=True)
@@ -174,3 +175,20 @@ def moved(m: Moments, convert: Callable[[Array], Array]) -> Moments:
         norms = NormMoments(**{f.name: convert(getattr(m.norms, f.name)) for f in fields(m.norms)})
     return Moments(m.n, convert(m.mean_x), convert(m.mean_y), convert(m.aa), convert(m.bb),
                    convert(m.ab), norms)
+
+
+# Powers of the X and Y scales each accumulator carries: (power of c_x, power of c_y).
+_POWERS = {"mean_x": (1, 0), "mean_y": (0, 1), "aa": (2, 0), "bb": (0, 2), "ab": (1, 1)}
+_NORM_POWERS = {"uu": (4, 0), "vv": (0, 4), "uv": (2, 2), "ua": (3, 0), "va": (1, 2), "vb": (0, 3), "ub": (2, 1)}
+
+
+def rescaled_moments(m: Moments, shift_x: int, shift_y: int) -> Moments:
+    """The moments of the batches scaled by ``2**shift_x`` (X) and ``2**shift_y`` (Y), exactly:
+    each accumulator is multiplied by the power of two of its degree in X and in Y (new arrays)."""
+    def scale(value: Array, powers: tuple[int, int]) -> Array:
+        return times_power_of_two(value, powers[0] * shift_x + powers[1] * shift_y)
+
+    norms = None
+    if m.norms is not None:
+        norms = NormMoments(**{name: scale(getattr(m.norms, name), powers) for name, powers in _NORM_POWERS.items()})
+    return Moments(m.n, *(scale(getattr(m, name), powers) for name, powers in _POWERS.items()), norms)

@@ -14,9 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..._backend import machine_epsilon
-from ..._validate import check_fraction, check_option, check_positive_int
+from ..._validate import check_fraction, check_option, check_positive_int, unit_bounded
+from ...errors import AccuracyWarning
 from .._subspace import UNIT_ROUNDING, rank_tolerance
-from ..cca import SVCCA_RULES, CCAResult, SVCCAResult, kept_directions, warn_if_uninformative
+from ..cca import (
+    SVCCA_RULES,
+    CCAResult,
+    SVCCAResult,
+    kept_directions,
+    tie_tolerance,
+    warn_if_uninformative,
+    weighted_correlation,
+)
 from ._estimator import CoMomentEstimator
 from ._moments import Moments
 
@@ -91,13 +100,10 @@ def _canonical_svd(m: Moments, axes_x: _PrincipalAxes, axes_y: _PrincipalAxes, *
             f"condition numbers {axes_x.condition:.3g} and {axes_y.condition:.3g} "
             f"(cond(Xc)^2). rl.cca on the data itself is accurate to about eps * cond(Xc); "
             f"svcca drops the weak directions.",
-            RuntimeWarning,
+            AccuracyWarning,
             stacklevel=stacklevel + 1,
         )
-    excess = float(rho.max() - 1.0) if rho.size else 0.0
-    if excess > max(UNIT_ROUNDING, 100 * accuracy):
-        raise ArithmeticError(f"canonical correlation exceeds 1 by {excess:.3g}; please report this")
-    return np.minimum(rho, 1.0), left
+    return unit_bounded(rho, max(UNIT_ROUNDING, 100 * accuracy), "canonical correlation"), left
 
 
 def _svcca_axes(axes: _PrincipalAxes, name: str, *, threshold: float, rule: str,
@@ -134,7 +140,7 @@ class CCA(CoMomentEstimator):
     accurate to about ``eps * cond(Xc)^2`` (``eps * cond(S_aa)`` over the kept directions),
     where :func:`replens.cca`, working on the data, reaches about ``eps * cond(Xc)``. On
     well-conditioned data both agree to 1e-10 or better; when the estimate
-    ``eps * cond(S_aa)`` exceeds 1e-6, a ``RuntimeWarning`` gives it. Correlations above 1
+    ``eps * cond(S_aa)`` exceeds 1e-6, a :class:`~replens.AccuracyWarning` gives it. Correlations above 1
     by less than the larger of 1e-8 and 100 times that estimate are reported as 1.
 
     Memory ``p_x^2 + p_y^2 + p_x p_y + p_x + p_y`` float64 numbers; cost ``O(b (p_x + p_y)^2)``
@@ -215,7 +221,8 @@ class CCA(CoMomentEstimator):
         ``h_i = q_x a_i``, and ``<h_i, x_j> = (A^T q_x^T Xc)_ij`` where
         ``q_x^T Xc = diag(lambda)^(1/2) V^T``: the weights
         ``alpha_i = sum_j |<h_i, x_j>|`` and ``PWCCA = sum_i alpha_i rho_i / sum_i alpha_i``
-        need no data. See :func:`replens.pwcca`.
+        need no data. Tied correlations get the canonical variates of :func:`replens.pwcca`
+        (principal axes of X's neurons inside each tied block). See :func:`replens.pwcca`.
 
         Returns
         -------
@@ -225,8 +232,7 @@ class CCA(CoMomentEstimator):
         moments, axes_x, axes_y = self._axes()
         warn_if_uninformative(moments.n, axes_x.rank, axes_y.rank, stacklevel=2)
         rho, left = _canonical_svd(moments, axes_x, axes_y, directions=True, stacklevel=2)
-        weights = np.sum(np.abs(left[:, : rho.shape[0]].T @ axes_x.coords), axis=1)
-        return float(np.sum(weights * rho) / np.sum(weights))
+        return weighted_correlation(rho, left[:, : rho.shape[0]].T @ axes_x.coords, tie_tolerance(EPS))
 
     def _axes(self) -> tuple[Moments, _PrincipalAxes, _PrincipalAxes]:
         moments = self._numpy_moments(2)

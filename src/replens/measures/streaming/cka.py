@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..._backend import Array
-from ..._validate import check_option
+from ..._validate import check_option, finite_result, rescaled, times_power_of_two
 from ...errors import DegenerateInputError, TooFewExamplesError
 from .._subspace import centre
 from ..cka import (
@@ -129,7 +129,7 @@ def _unbiased_linear_hsic(xp: Any, x: Array, y: Array) -> tuple[float, float, fl
     ``tr(K L)`` is taken in feature space or from b x b Gram matrices, whichever is cheaper.
     """
     b = int(x.shape[0])
-    a, c = centre(xp, x), centre(xp, y)
+    a, c = centre(xp, x), centre(xp, y)  # callers pass batches rescaled by powers of two
     u, v = xp.sum(a * a, axis=1), xp.sum(c * c, axis=1)
     if kernel_space("linear", b, [int(x.shape[1]), int(y.shape[1])]) == "features":
         dots = (squared_frobenius(xp, a.T @ c), squared_frobenius(xp, a.T @ a),
@@ -189,6 +189,9 @@ class MinibatchCKA(StreamingEstimator):
     def __init__(self) -> None:
         super().__init__()
         self._sums = (0.0, 0.0, 0.0)  # sum over batches of HSIC_1(X, Y), (X, X), (Y, Y)
+        # The sums are in units of 2**(2 e_x + 2 e_y), 2**(4 e_x), 2**(4 e_y): each batch is
+        # rescaled by its own powers of two and its terms brought to these units (see _add).
+        self._exponents: tuple[int, int] | None = None
         self._n_examples = 0
 
     @property
@@ -226,8 +229,8 @@ class MinibatchCKA(StreamingEstimator):
         xp, x, y = self._checked_batch(
             x_batch, y_batch, min_examples=4,
             reason="the unbiased HSIC of each minibatch divides by b (b - 3)")
-        terms = _unbiased_linear_hsic(xp, x, y)
-        self._sums = tuple(total + term for total, term in zip(self._sums, terms))
+        (x, e_x), (y, e_y) = rescaled(xp, x), rescaled(xp, y)
+        self._add(_unbiased_linear_hsic(xp, x, y), (e_x, e_y))
         self._n_batches += 1
         self._n_examples += int(x.shape[0])
         return self
@@ -240,10 +243,27 @@ class MinibatchCKA(StreamingEstimator):
         self
         """
         self._check_merge(other)
-        self._sums = tuple(mine + theirs for mine, theirs in zip(self._sums, other._sums))
+        if other._exponents is not None:
+            self._add(other._sums, other._exponents)
         self._n_batches += other._n_batches
         self._n_examples += other._n_examples
         return self
+
+    def _add(self, terms: tuple[float, float, float], exponents: tuple[int, int]) -> None:
+        """Add HSIC terms in units set by `exponents`, rebasing the sums to the larger units
+        (exact powers of two; the smaller terms then lose only what float64 cannot hold)."""
+        if self._exponents is None:
+            self._exponents = exponents
+        mine = self._exponents
+        target = (max(mine[0], exponents[0]), max(mine[1], exponents[1]))
+
+        def moved(values: tuple[float, ...], source: tuple[int, int]) -> tuple[float, ...]:
+            dx, dy = source[0] - target[0], source[1] - target[1]
+            return tuple(float(times_power_of_two(value, shift)) for value, shift in
+                         zip(values, (2 * dx + 2 * dy, 4 * dx, 4 * dy)))
+
+        self._sums = tuple(a + b for a, b in zip(moved(self._sums, mine), moved(terms, exponents)))
+        self._exponents = target
 
     def __repr__(self) -> str:
         return (f"MinibatchCKA(n_batches={self.n_batches}, n_examples={self.n_examples}, "
@@ -269,11 +289,12 @@ class MinibatchCKA(StreamingEstimator):
             raise TooFewExamplesError(
                 "no minibatch yet: pass at least one batch of 4 or more examples to update() "
                 "before compute().")
-        mean_xy, mean_xx, mean_yy = (total / self._n_batches for total in self._sums)
+        mean_xy, mean_xx, mean_yy = (finite_result(total / self._n_batches, "a minibatch HSIC term")
+                                     for total in self._sums)
         if mean_xx <= 0 or mean_yy <= 0:
             raise DegenerateInputError(
                 f"the mean unbiased HSIC over {self._n_batches} minibatch(es) is not positive "
                 f"(HSIC(X, X) = {mean_xx:.3g}, HSIC(Y, Y) = {mean_yy:.3g}), so minibatch CKA is "
                 f"undefined; check that the batches vary (e.g. not every column constant) or "
                 f"use more batches.")
-        return mean_xy / (math.sqrt(mean_xx) * math.sqrt(mean_yy))
+        return finite_result(mean_xy / (math.sqrt(mean_xx) * math.sqrt(mean_yy)), "minibatch CKA")
