@@ -20,7 +20,14 @@ def _groups():
     from . import bench_compare, bench_extraction, bench_measures, bench_memory, bench_stats, bench_streaming
 
     return {"measures": bench_measures.run, "compare": bench_compare.run, "streaming": bench_streaming.run,
-            "extraction": bench_extraction.run, "stats": bench_stats.run, "memory": bench_memory.run}
+            "extraction": bench_extraction.run, "stats": bench_stats.run, "memory": bench_memory.run,
+            "sweep": _sweep}
+
+
+def _sweep(**options):
+    from . import bench_sweep
+
+    return bench_sweep.run(**options)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,8 +52,10 @@ def _zoo_cache(tmp_path_factory, monkeypatch):
 
 def test_catalogue_lists_the_issue_experiments_with_stable_ids():
     infos = experiments()
-    assert tuple(info.id for info in infos) == IDS
-    assert {info.entry for info in infos} == {"S09", "S10", "P01", "P02", "P08", "P09", "K06"}
+    ids = [info.id for info in infos]
+    assert tuple(ids[: len(IDS)]) == IDS  # the first experiments keep their ids and order
+    assert len(set(ids)) == len(ids)
+    assert {info.entry for info in infos[: len(IDS)]} == {"S09", "S10", "P01", "P02", "P08", "P09", "K06"}
     for info in infos:
         assert 0 < info.minutes <= 5, info
         assert info.paper and info.section and info.claim

@@ -353,3 +353,12 @@ def test_long_double_inputs_beyond_float64_are_refused_with_the_fix():
         rl.cka(huge, y)
     with pytest.raises(rl.NonFiniteError, match=message):
         rl.compare({"x": huge}, {"y": y})
+
+
+def test_float32_working_precision_rescales_or_refuses_clearly():
+    x, y = layers()
+    for name in ("linear_cka", "cca_mean_rho", "pwcca", "rbf_cka"):
+        m = rl.measure(name, dtype="float32")
+        assert abs(m(x * 1e30, y * 1e-30) - m(x, y)) <= 1e-5, name  # float32 rounding, not scale
+    with pytest.raises(rl.NonFiniteError, match=r"too large for float32 .*compute in float64 \(dtype=None\)"):
+        rl.cka(x * 1e300, y, dtype="float32")

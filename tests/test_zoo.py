@@ -28,7 +28,7 @@ IMAGES = {"digits": ((1, 8, 8), 1198, 599), "mnist": ((1, 28, 28), 8000, 2000),
 
 def test_zoo_is_a_namespace_of_replens():
     assert rl.zoo.load is load and rl.zoo.build is build
-    assert set(DATASETS) == {"digits", "mnist", "mnist14", "text"}
+    assert set(DATASETS) == {"digits", "mnist", "mnist14", "text", "toy_regression"}
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))
@@ -143,7 +143,7 @@ def test_missing_stdlib_source_is_explained():
 
 
 def test_unknown_dataset_lists_the_valid_ones():
-    with pytest.raises(UnknownOptionError, match="name must be one of 'digits', 'mnist', 'mnist14', 'text'; "
+    with pytest.raises(UnknownOptionError, match="name must be one of 'digits', 'mnist', 'mnist14', 'text', 'toy_regression'; "
                                                  "got 'cifar10'"):
         load("cifar10")
 

@@ -52,6 +52,7 @@ from . import stats
 from . import zoo
 from . import reproduce
 from . import analyses
+from .sweeps import sweep
 
 __version__ = "0.1.0"
 
@@ -60,6 +61,7 @@ __all__ = [
     "cca_directions",
     "CCADirections",
     "analyses",
+    "sweep",
     "reproduce",
     "svcca",
     "pwcca",

@@ -13,8 +13,10 @@ from .extract import extract_command
 from .measures import measures_command
 from .reproduce import reproduce_command
 from .verify import verify_command
+from .sweep import sweep_command
 
 for _command in (compare_command, extract_command, measures_command, demo_command, reproduce_command, verify_command):
     main.add_command(_command)
+main.add_command(sweep_command)
 
 __all__ = ["main"]

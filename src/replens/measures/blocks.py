@@ -29,49 +29,47 @@ RowsCallback = Callable[[int, int], Any]
 @dataclass(frozen=True)
 class LayerScale:
     """What the blocked passes need of one layer: its power-of-two exponent (see
-    :func:`replens._validate.rescaled`), its column means after rescaling (constant columns
-    exactly their value, so that they centre to exact zeros), and its width."""
+    :func:`replens._validate.rescaled`), its first example and the column means of the
+    differences from it (both after rescaling), and its width. A block is centred as
+    ``(block - first) - mean``, the operations of :func:`replens.measures._subspace.centre`
+    (constant columns give exact zeros; a single block gives the very same numbers)."""
 
     exponent: int
+    first: Array
     mean: Array
     width: int
 
 
 def layer_scale(xp: Any, x: Array, low: np.ndarray, high: np.ndarray, compute: Any, *, block_rows: int,
                 name: str, after_block: RowsCallback | None = None) -> LayerScale:
-    """Two passes over `x` (n x p, any real dtype) for its column means, in float64 sums.
+    """One pass over `x` (n x p, any real dtype) for its column means, from float64 sums of
+    the differences from the first example (exact for a large offset, as in ``centre``).
 
     `low`, `high` are the column minima and maxima (from the validation pass): they give the
-    exponent and the constant columns. Raises DegenerateInputError when every column is constant.
+    exponent and tell whether every column is constant (DegenerateInputError).
     """
     n, p = int(x.shape[0]), int(x.shape[1])
-    constant = low == high
-    if bool(np.all(constant)):
+    if bool(np.all(low == high)):
         raise constant_columns_error(name)
     peak = max(float(np.max(high)), -float(np.min(low))) if p else 0.0
     exponent = scale_exponent(peak, compute)
-    mean = np.zeros(p)
-    # Two passes, as replens.measures._subspace.centre: the second sums the residues about the
-    # first mean, which removes the first's rounding (about eps * offset for a large offset).
-    for _ in range(2):
-        reference = to_device_like(x, mean)
-        total = None
-        for start in range(0, n, block_rows):
-            block = times_power_of_two(as_float64(xp.astype(x[start:start + block_rows], compute)), -exponent)
-            part = xp.sum(block - reference[None, :], axis=0)
-            total = part if total is None else total + part
-            if after_block is not None:
-                after_block(start, min(start + block_rows, n))
-        mean = mean + to_numpy(total) / n
-    mean[constant] = times_power_of_two(low[constant], -exponent)
-    mean = xp.astype(to_device_like(x, mean), compute)
-    return LayerScale(exponent, mean, p)
+    first = times_power_of_two(xp.astype(x[0:1, :], compute), -exponent)
+    total = None
+    for start in range(0, n, block_rows):
+        block = times_power_of_two(xp.astype(x[start:start + block_rows], compute, copy=False), -exponent)
+        part = as_float64(xp.sum(block - first, axis=0))
+        total = part if total is None else total + part
+        if after_block is not None:
+            after_block(start, min(start + block_rows, n))
+    mean = xp.astype(to_device_like(x, to_numpy(total) / n), compute)
+    return LayerScale(exponent, first, mean, p)
 
 
 def centred_block(xp: Any, x: Array, start: int, stop: int, scale: LayerScale, compute: Any) -> Array:
     """Rows ``start:stop`` of `x` in the working dtype, rescaled and centred."""
-    block = times_power_of_two(xp.astype(x[start:stop], compute, copy=False), -scale.exponent)
-    return block - scale.mean[None, :]
+    block = times_power_of_two(xp.astype(x[start:stop], compute, copy=False), -scale.exponent) - scale.first
+    block -= scale.mean[None, :]
+    return block
 
 
 def feature_inner_products(

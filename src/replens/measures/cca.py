@@ -21,7 +21,6 @@ from .._validate import (
     check_option,
     check_pair,
     check_positive_int,
-    finite_result,
     rescaled,
     unit_bounded,
 )
@@ -48,6 +47,10 @@ def tie_tolerance(eps: float) -> float:
     rounding, so below ``sqrt(eps)`` they are as arbitrary as inside an exact tie.
     """
     return eps**0.5
+
+
+# A block of correlations spread over at most this much needs no rotation when it holds them all.
+_SPREAD_WITHOUT_ROTATION = 1e-12
 
 
 def tied_blocks(rho: np.ndarray, tolerance: float) -> list[slice]:
@@ -193,6 +196,11 @@ def weighted_correlation(rho: np.ndarray, projections: np.ndarray, tolerance: fl
     projections = np.array(projections, dtype=np.float64)
     correlations = np.array(rho, dtype=np.float64)
     for block in tied_blocks(correlations, tolerance):
+        spread = float(correlations[block.start] - correlations[block.stop - 1])
+        if block.stop - block.start == correlations.shape[0] and spread <= _SPREAD_WITHOUT_ROTATION:
+            # One block holding every correlation, all equal to 1e-12 (a layer against itself):
+            # any weights give their common value to within the spread, so no rotation is needed.
+            break
         axes, _, _ = np.linalg.svd(projections[block], full_matrices=False)
         projections[block] = axes.T @ projections[block]
         correlations[block] = np.sqrt((axes**2).T @ correlations[block] ** 2)

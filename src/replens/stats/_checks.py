@@ -11,7 +11,6 @@ from .._backend import is_integer_scalar, is_real_scalar, to_host
 from .._validate import check_option
 from ..errors import ShapeError, UnknownOptionError
 from ..measures.registry import Measure, as_measure
-from ..measures.registry import Measure, as_measure
 
 GROUP_MODES = ("between", "within")
 ALTERNATIVES = ("greater", "less", "two-sided")

@@ -2,14 +2,15 @@
 
 Nothing is downloaded; every dataset is on the machine already or ships with replens:
 
-=========== ============================ ============================= ====================
-name        x (float32 unless noted)     y (int64)                     train / test
-=========== ============================ ============================= ====================
-"digits"    (n, 1, 8, 8) in [0, 1]       (n,) classes 0..9             1198 / 599
-"mnist"     (n, 1, 28, 28) in [0, 1]     (n,) classes 0..9             8000 / 2000
-"mnist14"   (n, 1, 14, 14) in [0, 1]     (n,) classes 0..9             8000 / 2000
-"text"      (n, seq_len) int64 indices   (n, seq_len) next characters  90% / 10% of windows
-=========== ============================ ============================= ====================
+================ ============================ ============================= ====================
+name             x (float32 unless noted)     y (int64)                     train / test
+================ ============================ ============================= ====================
+"digits"         (n, 1, 8, 8) in [0, 1]       (n,) classes 0..9             1198 / 599
+"mnist"          (n, 1, 28, 28) in [0, 1]     (n,) classes 0..9             8000 / 2000
+"mnist14"        (n, 1, 14, 14) in [0, 1]     (n,) classes 0..9             8000 / 2000
+"text"           (n, seq_len) int64 indices   (n, seq_len) next characters  90% / 10% of windows
+"toy_regression" (n, 1) in [-1, 1]            (n, 4) float32 targets        2000 / 500
+================ ============================ ============================= ====================
 
 * ``"digits"``: scikit-learn's 1797 bundled 8x8 handwritten digits (pixel values 0..16,
   divided by 16); needs scikit-learn.
@@ -25,6 +26,13 @@ name        x (float32 unless noted)     y (int64)                     train / t
   for ``t < seq_len - 1``), the next-character target at every position. ``seed`` shuffles
   the runs and deals 10% of them to the test set. The corpus is fixed for one Python version
   (docstrings change between versions).
+
+* ``"toy_regression"``: the 1-D regression of SVCCA Fig. 1 and 3 (claims.md S01): targets
+  ``sin(pi x), cos(pi x), x**2, |x|`` (the columns of y, in that order; one full period of
+  sine and cosine on the interval). Training inputs: 2000 draws of ``uniform(-1, 1)`` from
+  ``numpy.random.default_rng(seed)``; test inputs: 500 evenly spaced points from -1 to 1,
+  ascending (the same for every seed, ready to plot against the dataset index). Train with
+  ``replens.zoo.train(..., loss="mse")``.
 
 The image datasets are split stratified by class; ``seed`` fixes the split (and the order of
 the examples within each split, a seeded shuffle, so that the first k test examples are a
@@ -49,7 +57,7 @@ from .text import encoded_corpus
 
 __all__ = ["DATASETS", "MNIST_FILE", "load", "stratified_split"]
 
-DATASETS = ("digits", "mnist", "mnist14", "text")
+DATASETS = ("digits", "mnist", "mnist14", "text", "toy_regression")
 """The names :func:`load` accepts."""
 
 MNIST_FILE = "mnist10k.npz"
@@ -67,7 +75,7 @@ def load(name: str, seed: int = 0, *, seq_len: int | None = None) -> Split:
 
     Parameters
     ----------
-    name : {"digits", "mnist", "mnist14", "text"}
+    name : {"digits", "mnist", "mnist14", "text", "toy_regression"}
         Which dataset (shapes, dtypes and sizes in the module's table).
     seed : int, default 0
         Fixes the train/test split and the order of the examples in each split.
@@ -79,7 +87,7 @@ def load(name: str, seed: int = 0, *, seq_len: int | None = None) -> Split:
     x_train, y_train, x_test, y_test : numpy.ndarray
         Fresh arrays the caller may modify. Images: ``x`` float32 (n, 1, h, w) in [0, 1],
         ``y`` int64 (n,). Text: ``x`` and ``y`` int64 (n, seq_len), ``y`` the next
-        characters of ``x``.
+        characters of ``x``. toy_regression: ``x`` float32 (n, 1), ``y`` float32 (n, 4).
 
     Raises
     ------
@@ -105,6 +113,8 @@ def load(name: str, seed: int = 0, *, seq_len: int | None = None) -> Split:
     if name == "text":
         length = _DEFAULT_SEQ_LEN if seq_len is None else check_positive_int("seq_len", seq_len)
         return _text_split(length, seed)
+    if name == "toy_regression":
+        return _toy_regression(seed)
     images, labels = _images(name)
     train, test = stratified_split(labels, _TEST_FRACTION[name], seed)
     return images[train], labels[train], images[test], labels[test]
@@ -182,3 +192,21 @@ def _text_split(seq_len: int, seed: int) -> Split:
     n_test = int(round(_TEST_FRACTION["text"] * n_windows))
     test, train = order[:n_test], order[n_test:]
     return windows[train, :-1], windows[train, 1:], windows[test, :-1], windows[test, 1:]
+
+
+TOY_TRAIN, TOY_TEST = 2000, 500
+"""Sizes of the ``"toy_regression"`` splits."""
+
+
+def toy_targets(x: np.ndarray) -> np.ndarray:
+    """The four targets of ``"toy_regression"`` for inputs `x` (n, 1): ``sin(pi x), cos(pi x),
+    x**2, |x|`` as float32 (n, 4), computed in float64."""
+    t = np.asarray(x, dtype=np.float64)[:, 0]
+    return np.stack([np.sin(np.pi * t), np.cos(np.pi * t), t ** 2, np.abs(t)], axis=1).astype(np.float32)
+
+
+def _toy_regression(seed: int) -> Split:
+    rng = np.random.default_rng(seed)
+    x_train = rng.uniform(-1.0, 1.0, size=(TOY_TRAIN, 1)).astype(np.float32)
+    x_test = np.linspace(-1.0, 1.0, TOY_TEST).reshape(-1, 1).astype(np.float32)
+    return x_train, toy_targets(x_train), x_test, toy_targets(x_test)

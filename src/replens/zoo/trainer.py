@@ -16,6 +16,12 @@ records after the updates it planned (and at step 0). After every epoch the trai
 (mean over the epoch's mini-batches), and the training and test accuracy (eval mode, every
 module's train/eval flag restored after) go into the history.
 
+With ``loss="mse"`` (float targets ``y (n, d)``, e.g. the ``"toy_regression"`` dataset) the
+loss is the mean squared error over every output, and the history records, per epoch, the
+training loss, the training and test R^2 and the test MSE instead of accuracies (the
+classification path is unchanged; ``loss`` enters the cache key only when it is not the
+default).
+
 Runs are cached (:mod:`replens.zoo.cache`): a second call with the same network, data and
 options loads the trained weights, history and recordings instead of training.
 """
@@ -35,10 +41,13 @@ from ..errors import ReplensError, ShapeError, UnknownOptionError
 from . import cache as run_cache
 from .recorder import Recorder, checkpoint_name, write_cache
 
-__all__ = ["OPTIMIZERS", "TrainingHistory", "TrainingRun", "train"]
+__all__ = ["LOSSES", "OPTIMIZERS", "TrainingHistory", "TrainingRun", "r2_score", "train"]
 
 OPTIMIZERS = ("sgd", "adam")
 """The optimisers :func:`train` offers."""
+
+LOSSES = ("cross_entropy", "mse")
+"""The losses :func:`train` offers (``"cross_entropy"`` for labels, ``"mse"`` for float targets)."""
 
 _EVAL_BATCH = 500
 
@@ -56,17 +65,28 @@ class TrainingHistory:
     train_accuracy, test_accuracy : tuple of float
         Accuracy on the whole training and test sets after the epoch (eval mode): the
         fraction of examples (or, for sequences, of characters) whose arg-max logit is the
-        target.
+        target. Empty for ``loss="mse"`` runs.
+    train_r2, test_r2, test_mse : tuple of float
+        ``loss="mse"`` runs only (empty otherwise): R^2 of the outputs on the training and
+        test sets (:func:`r2_score`) and the test mean squared error, after each epoch (eval
+        mode).
     """
 
     steps: tuple[int, ...]
     train_loss: tuple[float, ...]
     train_accuracy: tuple[float, ...]
     test_accuracy: tuple[float, ...]
+    train_r2: tuple[float, ...] = ()
+    test_r2: tuple[float, ...] = ()
+    test_mse: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[str, list[float] | list[int]]:
-        return {"steps": list(self.steps), "train_loss": list(self.train_loss),
-                "train_accuracy": list(self.train_accuracy), "test_accuracy": list(self.test_accuracy)}
+        out = {"steps": list(self.steps), "train_loss": list(self.train_loss),
+               "train_accuracy": list(self.train_accuracy), "test_accuracy": list(self.test_accuracy)}
+        if self.test_r2:
+            out.update({"train_r2": list(self.train_r2), "test_r2": list(self.test_r2),
+                        "test_mse": list(self.test_mse)})
+        return out
 
 
 @dataclass(frozen=True)
@@ -107,13 +127,24 @@ class TrainingRun:
     @property
     def test_accuracy(self) -> float:
         """Test accuracy after the last epoch."""
+        if not self.history.test_accuracy and self.history.test_r2:
+            raise ReplensError("this run was trained with loss='mse' and has no accuracy; read its test_r2 "
+                               "(or history.test_mse) instead.")
         return self.history.test_accuracy[-1]
+
+    @property
+    def test_r2(self) -> float:
+        """Test R^2 after the last epoch (``loss="mse"`` runs)."""
+        if not self.history.test_r2:
+            raise ReplensError("this run was trained with loss='cross_entropy' and has no R^2; read its "
+                               "test_accuracy instead.")
+        return self.history.test_r2[-1]
 
 
 def train(model: Any, data: Any, *, epochs: int, optimizer: str = "sgd", lr: float, seed: int,
           batch_size: int = 64, momentum: float = 0.0, weight_decay: float = 0.0,
           clip_grad_norm: float | None = None, record: Recorder | None = None, freeze: Any = None,
-          cache: bool = True) -> TrainingRun:
+          cache: bool = True, loss: str = "cross_entropy") -> TrainingRun:
     """Train `model` on `data` deterministically, recording what `record` asks; cached.
 
     Parameters
@@ -149,6 +180,10 @@ def train(model: Any, data: Any, *, epochs: int, optimizer: str = "sgd", lr: flo
         hit ``freeze.step`` is never called.
     cache : bool, default True
         Look the run up in the cache and store it there (:mod:`replens.zoo.cache`).
+    loss : {"cross_entropy", "mse"}, default "cross_entropy"
+        ``"mse"``: regression of float targets ``y (n, d)`` by outputs (n, d), mean squared
+        error ``mean((out - y)**2)`` over examples and outputs; the history then holds R^2
+        and test MSE instead of accuracy.
 
     Returns
     -------
@@ -183,7 +218,9 @@ def train(model: Any, data: Any, *, epochs: int, optimizer: str = "sgd", lr: flo
     if not isinstance(model, torch.nn.Module):
         raise ReplensError(f"model must be a torch.nn.Module (e.g. replens.zoo.build('cnn')); got "
                            f"{type(model).__name__}.")
-    arrays = _check_data(data)
+    check_option("loss", loss, LOSSES)
+    regression = loss == "mse"
+    arrays = _check_regression_data(data) if regression else _check_data(data)
     options = _check_options(epochs=epochs, optimizer=optimizer, lr=lr, seed=seed, batch_size=batch_size,
                              momentum=momentum, weight_decay=weight_decay, clip_grad_norm=clip_grad_norm)
     if record is not None and not isinstance(record, Recorder):
@@ -193,8 +230,13 @@ def train(model: Any, data: Any, *, epochs: int, optimizer: str = "sgd", lr: flo
                                  f"got {type(freeze).__name__} without one.")
     if not isinstance(cache, bool):
         raise UnknownOptionError(f"cache must be True or False; got {cache!r}.")
-    sequence = arrays[1].ndim == 2
-    _check_output(torch, model, arrays, sequence)
+    if regression:
+        options["loss"] = "mse"  # only a non-default loss enters the cache key
+        sequence = False
+        _check_regression_output(torch, model, arrays)
+    else:
+        sequence = arrays[1].ndim == 2
+        _check_output(torch, model, arrays, sequence)
     n_train = arrays[0].shape[0]
     total_steps = options["epochs"] * -(-n_train // options["batch_size"])
     if record is not None:
@@ -256,6 +298,55 @@ def _check_data(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
         raise ShapeError(f"train and test examples differ in shape: x {x_train.shape[1:]} vs {x_test.shape[1:]}, "
                          f"y {y_train.shape[1:]} vs {y_test.shape[1:]}.")
     return x_train, y_train, x_test, y_test
+
+
+def _check_regression_data(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`data` for ``loss="mse"``: four numeric arrays, float targets (n, d), matching shapes."""
+    names = ("x_train", "y_train", "x_test", "y_test")
+    if all(hasattr(data, name) for name in names):
+        data = tuple(getattr(data, name) for name in names)
+    if not isinstance(data, Sequence) or isinstance(data, (str, bytes)) or len(data) != 4:
+        raise ShapeError(f"data must be (x_train, y_train, x_test, y_test), as replens.zoo.load returns; "
+                         f"got {type(data).__name__}.")
+    arrays = []
+    for name, value in zip(names, data):
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise ShapeError(f"{name} must be a numeric array; got dtype {array.dtype}.")
+        arrays.append(array)
+    x_train, y_train, x_test, y_test = arrays
+    for x, y, side in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if x.ndim < 2 or x.shape[0] < 1:
+            raise ShapeError(f"x_{side} must have shape (n, ...) with n >= 1; got {x.shape}.")
+        if y.dtype.kind != "f" or y.ndim != 2 or y.shape[0] != x.shape[0]:
+            raise ShapeError(f"loss='mse' needs float targets y_{side} of shape (n, d) with n = {x.shape[0]} "
+                             f"(x_{side}'s examples); got dtype {y.dtype} and shape {y.shape}. Use "
+                             f"loss='cross_entropy' for integer labels.")
+        if not np.isfinite(y).all():
+            raise ShapeError(f"y_{side} holds NaN or infinite targets; loss='mse' needs finite ones.")
+    if x_train.shape[1:] != x_test.shape[1:] or y_train.shape[1:] != y_test.shape[1:]:
+        raise ShapeError(f"train and test examples differ in shape: x {x_train.shape[1:]} vs {x_test.shape[1:]}, "
+                         f"y {y_train.shape[1:]} vs {y_test.shape[1:]}.")
+    return x_train, y_train, x_test, y_test
+
+
+def _check_regression_output(torch: Any, model: Any, arrays: tuple[np.ndarray, ...]) -> None:
+    """The network's output for two training examples must have the targets' shape (2, d)."""
+    x_train, y_train = arrays[0], arrays[1]
+    sample = _as_tensor(torch, x_train[:2], _device(model))
+    try:
+        with _eval_modes(model), torch.inference_mode():
+            out = model(sample)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise ShapeError(f"the network cannot take x_train's examples of shape {x_train.shape[1:]}: {exc}. "
+                         f"Build it for this data, e.g. build('mlp', input_shape={x_train.shape[1:]}).") from exc
+    want = (sample.shape[0], y_train.shape[1])
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ShapeError(f"loss='mse' needs outputs of the targets' shape: {want} for 2 examples; the network "
+                         f"gives {got}. Build it with n_classes={y_train.shape[1]} outputs.")
 
 
 def _check_options(*, epochs: Any, optimizer: Any, lr: Any, seed: Any, batch_size: Any, momentum: Any,
@@ -357,9 +448,11 @@ def _fit(torch: Any, model: Any, arrays: tuple[np.ndarray, ...], options: dict[s
     device = _device(model)
     x, y = _as_tensor(torch, arrays[0], device), _as_tensor(torch, arrays[1], device)
     n, batch = x.shape[0], options["batch_size"]
-    loss_fn = torch.nn.CrossEntropyLoss()
+    regression = options.get("loss") == "mse"
+    loss_fn = torch.nn.MSELoss() if regression else torch.nn.CrossEntropyLoss()
     states: list[tuple[int, dict[str, Any]]] = []
     steps, losses, train_acc, test_acc = [], [], [], []
+    train_r2, test_r2, test_mse = [], [], []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
         order = torch.Generator().manual_seed(options["seed"])
@@ -393,12 +486,19 @@ def _fit(torch: Any, model: Any, arrays: tuple[np.ndarray, ...], options: dict[s
                     record.capture(model, step)
             steps.append(step)
             losses.append(total_loss / n)
-            train_acc.append(accuracy_of(torch, model, arrays[0], arrays[1]))
-            test_acc.append(accuracy_of(torch, model, arrays[2], arrays[3]))
+            if regression:
+                train_r2.append(r2_score(outputs_of(torch, model, arrays[0]), arrays[1]))
+                test_out = outputs_of(torch, model, arrays[2])
+                test_r2.append(r2_score(test_out, arrays[3]))
+                test_mse.append(float(np.mean((test_out - arrays[3].astype(np.float64)) ** 2)))
+            else:
+                train_acc.append(accuracy_of(torch, model, arrays[0], arrays[1]))
+                test_acc.append(accuracy_of(torch, model, arrays[2], arrays[3]))
             if record is None:
                 states.append((step, _state_copy(model)))
     history = TrainingHistory(steps=tuple(steps), train_loss=tuple(losses), train_accuracy=tuple(train_acc),
-                              test_accuracy=tuple(test_acc))
+                              test_accuracy=tuple(test_acc), train_r2=tuple(train_r2), test_r2=tuple(test_r2),
+                              test_mse=tuple(test_mse))
     return history, states
 
 
@@ -417,6 +517,28 @@ def accuracy_of(torch: Any, model: Any, x: np.ndarray, y: np.ndarray) -> float:
             target = _as_tensor(torch, y[start:start + _EVAL_BATCH], device)
             correct += int((logits.argmax(dim=-1) == target).sum())
     return correct / y.size
+
+
+def outputs_of(torch: Any, model: Any, x: np.ndarray) -> np.ndarray:
+    """The network's outputs for `x`, float64 numpy (n, d); eval mode, batches of 500."""
+    device = _device(model)
+    out = []
+    with _eval_modes(model), torch.inference_mode():
+        for start in range(0, x.shape[0], _EVAL_BATCH):
+            out.append(model(_as_tensor(torch, x[start:start + _EVAL_BATCH], device)).double().cpu().numpy())
+    return np.concatenate(out, axis=0)
+
+
+def r2_score(predicted: np.ndarray, target: np.ndarray) -> float:
+    """Coefficient of determination over all outputs, pooled.
+
+    ``R^2 = 1 - sum_ij (p_ij - t_ij)^2 / sum_ij (t_ij - mean_i t_ij)^2``: 1 for a perfect fit,
+    0 for predicting each output's mean (columns centred separately). Float64; O(n d).
+    """
+    predicted = np.asarray(predicted, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    total = float(np.sum((target - target.mean(axis=0)) ** 2))
+    return 1.0 - float(np.sum((predicted - target) ** 2)) / total
 
 
 # ---------------------------------------------------------------------------------------
@@ -456,6 +578,8 @@ def _load_run(torch: Any, model: Any, key: str, stored: dict[str, Any], settings
     model.eval()
     h = stored["history"]
     history = TrainingHistory(steps=tuple(h["steps"]), train_loss=tuple(h["train_loss"]),
-                              train_accuracy=tuple(h["train_accuracy"]), test_accuracy=tuple(h["test_accuracy"]))
+                              train_accuracy=tuple(h["train_accuracy"]), test_accuracy=tuple(h["test_accuracy"]),
+                              train_r2=tuple(h.get("train_r2", ())), test_r2=tuple(h.get("test_r2", ())),
+                              test_mse=tuple(h.get("test_mse", ())))
     return TrainingRun(model=model, history=history, checkpoints=checkpoints, total_steps=int(stored["total_steps"]),
                        settings=settings, key=key, from_cache=True, seconds=float(stored["seconds"]))
