@@ -57,16 +57,28 @@ def _named_models(paths: Sequence[Any], base: Path) -> dict[str, Path]:
               help="Run on the dask.distributed scheduler at ADDRESS (e.g. tcp://host:8786).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="Run on a local Dask cluster of N worker processes.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the tidy CSV, heatmaps, manifest and report (default: STORE/report).")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write report.html.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 def sweep_command(models: Sequence[Path], config_path: Path | None, store: Path | None, measure_specs: Sequence[str],
                   layers: str | None, pairs: str | None, conv: str | None, tile_models: int | None,
-                  scheduler: str | None, workers: int | None, progress: bool | None) -> None:
+                  scheduler: str | None, workers: int | None, out_dir: Path | None, report: bool,
+                  progress: bool | None) -> None:
     """Sweep measures between the layers of MODELS (activation files or cache folders).
 
     Writes STORE/sweep.json, one file per finished tile, and STORE/values.csv (measure,
     model_a, model_b, layer_a, layer_b, value); prints the CSV's path. A killed run resumes
-    where it stopped when run again with the same store.
+    where it stopped when run again with the same store. Then writes the outputs of compare
+    into --out (default STORE/report), replaced whole on a rerun: values.csv, one
+    model-by-model heatmap per measure and layer, manifest.json (inputs' hashes, options,
+    versions, the store) and report.html, and names them on stderr.
     """
+    import dataclasses
+
+    from .._io import package_versions, require_packages
+    from ..report.bundle import check_output_folder, write_sweep_csv
+    from ..report.sweep import write_sweep_outputs
     from ..sweeps.sweep import sweep
 
     config = _read_config(config_path) if config_path is not None else {}
@@ -85,6 +97,14 @@ def sweep_command(models: Sequence[Path], config_path: Path | None, store: Path 
     store = store if store is not None else (Path(config["store"]) if "store" in config else None)
     if store is None:
         raise click.UsageError("missing --store DIR (or store = \"DIR\" in --config).")
+    store = Path(store)
+    out_dir = out_dir if out_dir is not None else store / "report"
+    if out_dir.resolve() == store.resolve():
+        raise click.BadParameter(f"{out_dir} is the store; the outputs need a folder of their own (default "
+                                 f"STORE/report).", param_hint="'--out'")
+    check_output_folder(out_dir)  # before any work: a file, a foreign folder or a cache is refused
+    # The heatmaps come last: a missing matplotlib is said now, before any tile is computed.
+    require_packages(["matplotlib"], "plot", "replens sweep (its heatmaps and report.html)")
     specs = list(measure_specs) or list(config.get("measures", ["linear_cka"]))
     measures = [parse_measure_spec(spec) for spec in specs]
     layer_option = layers or config.get("layers", "all")
@@ -114,23 +134,24 @@ def sweep_command(models: Sequence[Path], config_path: Path | None, store: Path 
     finally:
         if client is not None:
             client.close()
-    path = _write_values(result, Path(store))
     log(f"computed {result.computed_tiles} of {result.total_tiles} tiles in {time.perf_counter() - started:.1f} s")
-    click.echo(str(path))
+    click.echo(str(write_sweep_csv(result, store / "values.csv")))
+    executor_text = (f"dask.distributed scheduler {scheduler}" if scheduler is not None else
+                     f"local Dask cluster of {workers} workers" if workers is not None else "in process")
+    result = dataclasses.replace(result, attrs={**result.attrs, "executor": executor_text})
+    manifest = {
+        "inputs": {entry["path"]: {"sha256": str(entry["sha256"]).removeprefix("sha256:"), "model": entry["name"]}
+                   for entry in planned.manifest["models"]},
+        "measures": [{"name": m["name"], "label": m["label"], "options": m["options"]}
+                     for m in planned.manifest["measures"]],
+        "options": {"layers": layer_option, "pairs": pair_option, "conv": result.attrs.get("conv"),
+                    "layout": result.attrs.get("layout"), "sequence": result.attrs.get("sequence"),
+                    "tile_models": result.attrs.get("tile_models"), "executor": executor_text},
+        "store": str(store.resolve()),
+        "tiles": {"total": result.total_tiles, "computed_this_run": result.computed_tiles},
+        "versions": package_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    written = write_sweep_outputs(result, out_dir, manifest, report=report)
+    log(f"wrote {len(written)} files to {out_dir}: " + ", ".join(path.name for path in written))
 
-
-def _write_values(result: Any, store: Path) -> Path:
-    import csv
-
-    import numpy as np
-
-    from .._io import atomic_path
-
-    path = store / "values.csv"
-    with atomic_path(path) as temporary, open(temporary, "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["measure", "model_a", "model_b", "layer_a", "layer_b", "value"])
-        for k, i, j, p, q in zip(*np.nonzero(~np.isnan(result.values))):
-            writer.writerow([result.measures[k], result.models[i], result.models[j], result.layers[p],
-                             result.layers[q], repr(float(result.values[k, i, j, p, q]))])
-    return path

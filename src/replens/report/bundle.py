@@ -20,7 +20,8 @@ from ..errors import ReplensError
 from ..results.matrix import UNINFORMATIVE_FLAG, SimilarityMatrix
 from .html import _heatmap_png, write_report
 
-__all__ = ["check_output_folder", "heatmap_file_name", "write_outputs", "write_tidy_csv", "OUTPUT_FORMAT_VERSION"]
+__all__ = ["check_output_folder", "heatmap_file_name", "write_outputs", "write_sweep_csv", "write_tidy_csv",
+           "OUTPUT_FORMAT_VERSION"]
 
 OUTPUT_FORMAT_VERSION = 1
 
@@ -206,3 +207,32 @@ def _csv_text(value: str) -> str:
     :func:`_csv_number`, so a negative value stays a number.
     """
     return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
+SWEEP_CSV_HEADER = ("measure", "model_a", "model_b", "layer_a", "layer_b", "value")
+
+
+def write_sweep_csv(result: Any, path: str | Path) -> Path:
+    """Write a sweep's entries as a tidy CSV atomically; return the path.
+
+    `result` is a :class:`~replens.sweeps.sweep.SweepResult` (any object with ``values`` of
+    shape (measures, models, models, layers, layers) and the tuples ``measures``, ``models``
+    and ``layers``). Columns: ``measure, model_a, model_b, layer_a, layer_b, value``; one row
+    per entry that holds a number, in the order of ``values`` (entries that are NaN, pairs
+    not swept or layers a model lacks, are left out). Text cells are neutralised against
+    spreadsheet formulas as in :func:`write_tidy_csv`; numbers are Python's shortest repr,
+    which reads back to the same float64. Written with the csv module (no pandas), with
+    RFC 4180 line ends. Cost: O(entries).
+    """
+    import numpy as np
+
+    path = Path(path)
+    values = np.asarray(result.values)
+    with atomic_path(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream, lineterminator="\r\n")
+        writer.writerow(SWEEP_CSV_HEADER)
+        for k, i, j, p, q in zip(*np.nonzero(~np.isnan(values))):
+            writer.writerow([_csv_text(result.measures[k]), _csv_text(result.models[i]), _csv_text(result.models[j]),
+                             _csv_text(result.layers[p]), _csv_text(result.layers[q]),
+                             _csv_number(values[k, i, j, p, q])])
+    return path
