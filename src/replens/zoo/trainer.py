@@ -266,7 +266,8 @@ def train(model: Any, data: Any, *, epochs: int, optimizer: str = "sgd", lr: flo
 # Checks
 
 
-def _check_data(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _four_arrays(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`data` (a 4-sequence, or an object with x_train ... y_test) as four numeric numpy arrays."""
     names = ("x_train", "y_train", "x_test", "y_test")
     if all(hasattr(data, name) for name in names):
         data = tuple(getattr(data, name) for name in names)
@@ -283,6 +284,11 @@ def _check_data(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
             raise ShapeError(f"{name} must be a numeric array; got dtype {array.dtype}.")
         arrays.append(array)
     x_train, y_train, x_test, y_test = arrays
+    return x_train, y_train, x_test, y_test
+
+
+def _check_data(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x_train, y_train, x_test, y_test = _four_arrays(data)
     for x, y, side in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if x.ndim < 2 or x.shape[0] < 1:
             raise ShapeError(f"x_{side} must have shape (n, ...) with n >= 1; got {x.shape}.")
@@ -302,21 +308,7 @@ def _check_data(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 
 def _check_regression_data(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`data` for ``loss="mse"``: four numeric arrays, float targets (n, d), matching shapes."""
-    names = ("x_train", "y_train", "x_test", "y_test")
-    if all(hasattr(data, name) for name in names):
-        data = tuple(getattr(data, name) for name in names)
-    if not isinstance(data, Sequence) or isinstance(data, (str, bytes)) or len(data) != 4:
-        raise ShapeError(f"data must be (x_train, y_train, x_test, y_test), as replens.zoo.load returns; "
-                         f"got {type(data).__name__}.")
-    arrays = []
-    for name, value in zip(names, data):
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
-            raise ShapeError(f"{name} must be a numeric array; got dtype {array.dtype}.")
-        arrays.append(array)
-    x_train, y_train, x_test, y_test = arrays
+    x_train, y_train, x_test, y_test = _four_arrays(data)
     for x, y, side in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if x.ndim < 2 or x.shape[0] < 1:
             raise ShapeError(f"x_{side} must have shape (n, ...) with n >= 1; got {x.shape}.")
