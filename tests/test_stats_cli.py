@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -86,3 +87,14 @@ def test_statistics_errors_are_one_line(networks, tmp_path, extra, message):
     assert result.exit_code == 2
     errors = [line for line in result.output.splitlines() if line.startswith("replens: error:")]
     assert len(errors) == 1 and message in errors[0], result.output
+
+
+def test_a_fifo_as_groups_is_refused_without_blocking(networks, tmp_path):
+    path_a, _, _, _ = networks
+    fifo = tmp_path / "labels.npy"
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(main, ["compare", str(path_a), "--out", str(tmp_path / "o"), "--permutations", "10",
+                                       "--groups", str(fifo)])
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("replens: error:")]
+    assert len(errors) == 1 and "is a FIFO (named pipe), not a regular file" in errors[0], result.output

@@ -6,10 +6,12 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
-from .._io import file_sha256, package_versions, require_packages
+from .._io import file_sha256, package_versions, require_packages, special_file_kind
+from ..errors import ReplensError
 from ._app import log
 from ._measure_spec import parse_measure_spec
 
@@ -60,8 +62,6 @@ def compare_command(activations_a: Path, activations_b: Path | None, measure_spe
     pvalue_corrected, ci_low, ci_high and se, heatmaps hatch the entries that are not
     significant after correction, and the report says which null and correction were used.
     """
-    import numpy as np
-
     from ..activations.files import load_activations
     from ..engine.compare import check_compare_options, compare
     from ..report import write_outputs
@@ -83,7 +83,7 @@ def compare_command(activations_a: Path, activations_b: Path | None, measure_spe
         if not path.exists():
             raise FileNotFoundError(2, "no such activation file or folder" if path != groups_path
                                     else "no such groups file", str(path))
-    groups = None if groups_path is None else np.load(groups_path, allow_pickle=False)
+    groups = None if groups_path is None else _load_groups(groups_path)
     layers = [load_activations(path) for path in inputs]
     log(f"loaded {', '.join(f'{p} ({len(l)} layers)' for p, l in zip(inputs, layers))}")
     other = layers[1] if activations_b is not None else None
@@ -135,3 +135,14 @@ def _statistics_lines(statistics: dict) -> list[str]:
         lines.append(f"groups: {statistics['groups']} (whole groups left out and resampled)")
     lines.append("a p-value says whether similarity exceeds chance, not whether two networks compute the same thing")
     return lines
+
+
+def _load_groups(path: Path) -> Any:
+    """The --groups labels: a regular .npy file (a FIFO or device would block the run)."""
+    import numpy as np
+
+    special = special_file_kind(path)
+    if special is not None:
+        raise ReplensError(f"--groups {str(path)!r} is {special}, not a regular file; reading it would block "
+                           f"or never end. Pass a .npy file of one integer label per example.")
+    return np.load(path, allow_pickle=False)

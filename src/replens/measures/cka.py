@@ -457,7 +457,8 @@ def cka(
     -------
     float
         In [0, 1] for the biased estimator. The debiased value can be slightly negative
-        (or, rarely, above 1) for nearly unrelated inputs; it is never clamped.
+        (or above 1 by rounding: it is a cosine of U-centred Gram matrices, so it lies in
+        [-1, 1] up to rounding) for nearly unrelated inputs; it is never clamped.
 
     Notes
     -----
