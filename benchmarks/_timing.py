@@ -184,6 +184,19 @@ class Timing:
         return out
 
 
+def run_child(code: str, *args: str) -> dict[str, Any]:
+    """Run ``python -c code args...`` in a fresh process; its last stdout line is a JSON record.
+
+    A fresh process gives each measurement its own memory high-water mark (read with
+    :func:`own_peak_rss_mb` inside the child).
+    """
+    completed = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                               env=os.environ.copy(), timeout=3600)
+    if completed.returncode != 0:
+        raise RuntimeError(completed.stderr[-2000:])
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 

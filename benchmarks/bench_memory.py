@@ -18,17 +18,13 @@ layers).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._timing import REPO_ROOT
+from ._timing import REPO_ROOT, run_child
 from .bench_measures import Report
 
 MIB = 2**20
@@ -82,11 +78,7 @@ def _write_cache(folder: Path, cfg: dict) -> None:
 
 
 def _child(folder: Path, mode: str, budget: int, out: Path) -> dict[str, Any]:
-    args = [sys.executable, "-c", _CHILD, str(REPO_ROOT), str(folder), mode, str(budget), str(out)]
-    completed = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy(), timeout=3600)
-    if completed.returncode != 0:
-        raise RuntimeError(completed.stderr[-2000:])
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_child(_CHILD, str(REPO_ROOT), str(folder), mode, str(budget), str(out))
 
 
 def run(*, quick: bool = False, repeats: int | None = None) -> dict[str, Any]:

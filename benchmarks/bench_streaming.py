@@ -11,13 +11,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
-from ._timing import REPO_ROOT
+from ._timing import REPO_ROOT, run_child
 from .bench_measures import Report
 
 FULL = dict(n=1_000_000, p=1024, batch=2_500, check_n=100_000)
@@ -56,12 +52,7 @@ print(json.dumps(result))
 
 
 def _child(n: int, p: int, batch: int, *, check: bool) -> dict[str, Any]:
-    args = [sys.executable, "-c", _CHILD, str(n), str(p), str(batch), "0", str(REPO_ROOT)] + (
-        ["check"] if check else [])
-    completed = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy(), timeout=3600)
-    if completed.returncode != 0:
-        raise RuntimeError(completed.stderr[-2000:])
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_child(_CHILD, str(n), str(p), str(batch), "0", str(REPO_ROOT), *(["check"] if check else []))
 
 
 def run(*, quick: bool = False, repeats: int | None = None) -> dict[str, Any]:

@@ -110,15 +110,8 @@ def _write_files(matrix: SimilarityMatrix, out_dir: Path, manifest: Mapping[str,
     written.append(write_tidy_csv(matrix, csv_path))
     used: set[str] = set()
     for measure in matrix.measures:
-        png = out_dir / heatmap_file_name(measure, used)
-        image, _, _ = _heatmap_png(matrix, measure, dpi=_HEATMAP_DPI)
-        with atomic_path(png) as temporary:
-            temporary.write_bytes(image)
-        written.append(png)
-    manifest_path = out_dir / "manifest.json"
-    with atomic_path(manifest_path) as temporary:
-        temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    written.append(manifest_path)
+        written.append(write_heatmap(out_dir / heatmap_file_name(measure, used), matrix, measure))
+    written.append(write_manifest(out_dir / "manifest.json", manifest))
     if report:
         attrs = matrix.attrs
         written.append(write_report(
@@ -131,6 +124,21 @@ def _write_files(matrix: SimilarityMatrix, out_dir: Path, manifest: Mapping[str,
                       for m in matrix.measures],
             tables=list(extra_tables), manifest=dict(manifest), value_tables=True))
     return written
+
+
+def write_heatmap(path: Path, matrix: SimilarityMatrix, measure: str) -> Path:
+    """One measure's heatmap as a PNG at `path`, written atomically; returns the path."""
+    image, _, _ = _heatmap_png(matrix, measure, dpi=_HEATMAP_DPI)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(image)
+    return path
+
+
+def write_manifest(path: Path, manifest: Mapping[str, Any]) -> Path:
+    """`manifest` as indented, key-sorted JSON at `path`, written atomically; returns the path."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return path
 
 
 def heatmap_file_name(measure: str, used: set[str] | None = None) -> str:

@@ -11,7 +11,6 @@ first heatmap is drawn.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,17 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_folder, atomic_path
+from .._io import atomic_folder
 from ..results.matrix import SimilarityMatrix
-from .bundle import _OUTPUT_FILE, _UNSAFE, _is_cache, check_output_folder, write_sweep_csv
-from .html import _heatmap_png, write_report
+from .bundle import _OUTPUT_FILE, _UNSAFE, _is_cache, check_output_folder, write_heatmap, write_manifest, write_sweep_csv
+from .html import write_report
 
 __all__ = ["SWEEP_OUTPUT_FORMAT", "SWEEP_OUTPUT_FORMAT_VERSION", "sweep_heatmaps", "write_sweep_outputs"]
 
 SWEEP_OUTPUT_FORMAT = "replens.sweep_report"
 SWEEP_OUTPUT_FORMAT_VERSION = 1
 
-_HEATMAP_DPI = 120
 # What write_sweep_outputs writes: replaced by a later run; anything else is kept.
 _SWEEP_FILE = re.compile(r"values\.csv|heatmap_.*\.png|manifest\.json|report\.html")
 
@@ -105,15 +103,8 @@ def write_sweep_outputs(result: Any, out_dir: str | Path, manifest: Mapping[str,
         written = [write_sweep_csv(result, building / "values.csv")]
         used: set[str] = set()
         for measure, layer_a, layer_b, matrix in entries:
-            png = building / _heatmap_name(measure, layer_a, layer_b, used)
-            image, _, _ = _heatmap_png(matrix, measure, dpi=_HEATMAP_DPI)
-            with atomic_path(png) as temporary:
-                temporary.write_bytes(image)
-            written.append(png)
-        manifest_path = building / "manifest.json"
-        with atomic_path(manifest_path) as temporary:
-            temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-        written.append(manifest_path)
+            written.append(write_heatmap(building / _heatmap_name(measure, layer_a, layer_b, used), matrix, measure))
+        written.append(write_manifest(building / "manifest.json", manifest))
         if report:
             lines = list(summary) or _summary(result)
             written.append(write_report(
