@@ -7,6 +7,9 @@
     would be 1.9 GiB), and each block's pages are released once read.
 (b) the same comparison in another child on the layers loaded into memory (float32 arrays)
     with the default budget.
+(c), (d) the same two runs for the CCA family and regression (mean CCA, SVCCA, PWCCA, linear
+    regression): within the budget their bases are built from row blocks (``Xc^T Xc`` per
+    layer, ``q_i^T q_j`` per group of pairs), never from a layer cast whole.
 
 Each child reports its time and its own peak resident memory (``VmHWM`` of /proc/self/status
 after exec, :func:`benchmarks._timing.own_peak_rss_mb`; ``ru_maxrss`` would carry the
@@ -29,7 +32,7 @@ from .bench_measures import Report
 
 MIB = 2**20
 FULL = dict(layers=12, n=20_000, p=1024, budget_mb=256, chunk=2_000)
-QUICK = dict(layers=4, n=2_000, p=64, budget_mb=8, chunk=500)
+QUICK = dict(layers=4, n=4_000, p=128, budget_mb=8, chunk=500)
 
 _CHILD = r"""
 import json, sys, time
@@ -39,18 +42,19 @@ from benchmarks._timing import own_peak_rss_mb
 import replens as rl
 
 folder, mode, budget, out = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+measures = tuple(sys.argv[6].split(","))
 cache = rl.ActivationCache.open(folder)
 result = {}
 if mode == "baseline":  # the library's own footprint: opening (and verifying) the layers, a tiny compare
     cache.as_dict()
     tiny = np.random.default_rng(0).standard_normal((100, 8)).astype(np.float32)
-    rl.compare({"a": tiny, "b": tiny[:, ::-1].copy()}, measures="linear_cka", memory_budget=budget, progress=False)
+    rl.compare({"a": tiny, "b": tiny[:, ::-1].copy()}, measures=measures, memory_budget=budget, progress=False)
 else:
     layers = cache.as_dict()
     if mode == "memory":
         layers = {name: np.array(layer) for name, layer in layers.items()}
     started = time.perf_counter()
-    matrix = rl.compare(layers, measures="linear_cka", memory_budget=budget, progress=False)
+    matrix = rl.compare(layers, measures=measures, memory_budget=budget, progress=False)
     result["seconds"] = time.perf_counter() - started
     np.save(out, matrix.values)
 peak_mb, source = own_peak_rss_mb()
@@ -77,8 +81,12 @@ def _write_cache(folder: Path, cfg: dict) -> None:
         cache.append(batch)
 
 
-def _child(folder: Path, mode: str, budget: int, out: Path) -> dict[str, Any]:
-    return run_child(_CHILD, str(REPO_ROOT), str(folder), mode, str(budget), str(out))
+CCA_FAMILY = ("cca_mean_rho", "svcca_mean_rho", "pwcca", "linear_regression_r2")
+
+
+def _child(folder: Path, mode: str, budget: int, out: Path, measures: tuple[str, ...] = ("linear_cka",)
+           ) -> dict[str, Any]:
+    return run_child(_CHILD, str(REPO_ROOT), str(folder), mode, str(budget), str(out), ",".join(measures))
 
 
 def run(*, quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
@@ -89,22 +97,34 @@ def run(*, quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         folder = Path(tmp) / "cache"
         _write_cache(folder, cfg)
         data_mb = cfg["layers"] * cfg["n"] * cfg["p"] * 4 / MIB
-        baseline = _child(folder, "baseline", budget, Path(tmp) / "none.npy")
+        baseline = _child(folder, "baseline", budget, Path(tmp) / "none.npy", ("linear_cka",) + CCA_FAMILY)
         cached = _child(folder, "cache", budget, Path(tmp) / "cache.npy")
         in_memory = _child(folder, "memory", 4 * 1024 * MIB, Path(tmp) / "memory.npy")
         error = float(np.max(np.abs(np.load(Path(tmp) / "cache.npy") - np.load(Path(tmp) / "memory.npy"))))
+        cca_cached = _child(folder, "cache", budget, Path(tmp) / "cca-cache.npy", CCA_FAMILY)
+        cca_memory = _child(folder, "memory", 4 * 1024 * MIB, Path(tmp) / "cca-memory.npy", CCA_FAMILY)
+        cca_error = float(np.max(np.abs(np.load(Path(tmp) / "cca-cache.npy") - np.load(Path(tmp) / "cca-memory.npy"))))
     shape = f"{cfg['layers']} layers of {cfg['n']:,} x {cfg['p']} float32 ({data_mb:.0f} MiB)"
     print(f"\n(a) {cfg['layers']}x{cfg['layers']} linear CKA matrix, {shape}, from an ActivationCache with "
           f"memory_budget={cfg['budget_mb']} MiB: {cached['seconds']:.1f} s, peak RSS {cached['peak_rss_mb']:.0f} MiB "
           f"(the child's own, {cached['peak_rss_source']})")
     print(f"(b) the same layers loaded into memory, default budget: {in_memory['seconds']:.1f} s, "
           f"peak RSS {in_memory['peak_rss_mb']:.0f} MiB")
+    print(f"(c) {', '.join(CCA_FAMILY)} from the cache, memory_budget={cfg['budget_mb']} MiB: "
+          f"{cca_cached['seconds']:.1f} s, peak RSS {cca_cached['peak_rss_mb']:.0f} MiB")
+    print(f"(d) the same in memory, default budget: {cca_memory['seconds']:.1f} s, "
+          f"peak RSS {cca_memory['peak_rss_mb']:.0f} MiB")
     print(f"    interpreter + replens + cache.as_dict() (checksums verified) + a tiny compare: peak RSS {baseline['peak_rss_mb']:.0f} MiB; "
-          f"max |cache - in memory| {error:.1e}")
+          f"max |cache - in memory| {error:.1e} (linear CKA), {cca_error:.1e} (CCA family)")
     limit = baseline["peak_rss_mb"] + cfg["budget_mb"]
     report.target("cache compare peak RSS within memory_budget + the library's own footprint",
                   cached["peak_rss_mb"] <= limit, f"{cached['peak_rss_mb']:.0f} MiB <= {limit:.0f} MiB")
     report.target("cache compare equals the in-memory compare to 1e-10", error <= 1e-10, f"{error:.1e}")
+    report.target("CCA-family cache compare peak RSS within memory_budget + the library's own footprint",
+                  cca_cached["peak_rss_mb"] <= limit, f"{cca_cached['peak_rss_mb']:.0f} MiB <= {limit:.0f} MiB")
+    report.target("CCA-family cache compare equals the in-memory compare to 1e-10", cca_error <= 1e-10,
+                  f"{cca_error:.1e}")
     return {"config": cfg, "sections": {"cache": cached, "in_memory": in_memory, "baseline": baseline,
-                                        "data_mib": data_mb, "abs_diff": error},
+                                        "cca_cache": cca_cached, "cca_in_memory": cca_memory,
+                                        "data_mib": data_mb, "abs_diff": error, "cca_abs_diff": cca_error},
             "targets": report.targets, "warnings": report.warnings}

@@ -83,11 +83,17 @@ def test_gram_and_feature_space_agree_with_a_small_memory_budget():
     np.testing.assert_allclose(wide["linear_cka"], _expected(a, b, "linear_cka"), atol=1e-10)
 
 
-@pytest.mark.parametrize("budget", [4 * 60 * 8 * 7, 4 * 60 * 8, rl.compare.__kwdefaults__["memory_budget"]])
+# Gram space holds the four layers cast and centred, (4 + 2 * 250) * 200 * 8 bytes, and rows of
+# their Gram matrices: this budget fits them with blocks of 126 rows of 4 x 200 numbers.
+GRAM_IN_TWO_BLOCKS = (4 + 2 * 250) * 200 * 8
+
+
+@pytest.mark.parametrize("budget", [GRAM_IN_TWO_BLOCKS, 4 * 60 * 8, rl.compare.__kwdefaults__["memory_budget"]])
 def test_gram_space_in_row_blocks_equals_the_pair_functions(budget):
-    # Wide layers (p > n) take the Gram-space path; small budgets split it into blocks of
-    # 7 rows and of 1 row (the last block shorter); the CCA measure beside it is unaffected.
-    a, b = _network(4, n=60, widths=(50, 70)), _network(5, n=60, widths=(40, 90))
+    # Wide layers take the Gram-space path, split into two blocks of rows by the first budget;
+    # the tiny budget cannot hold the layers whole and takes feature space, row block by row
+    # block; the CCA measure beside them (bases from row blocks under both) is unaffected.
+    a, b = _network(4, n=200, widths=(50, 70)), _network(5, n=200, widths=(40, 90))
     measures = ("linear_cka", "cca_r2", "debiased_linear_cka", "linear_hsic")
     m = _compare(a, b, measures=measures, memory_budget=budget)
     for measure in measures:  # HSIC is unbounded (values ~1e6 here): relative tolerance
@@ -103,12 +109,15 @@ def test_gram_space_in_row_blocks_equals_the_pair_functions(budget):
 
 
 def test_progress_bars_on_stderr_only_when_asked(capsys):
-    a, b = _network(4, n=60, widths=(50, 70)), _network(5, n=60, widths=(40, 90))
-    rl.compare(a, b, measures=("linear_cka", "cca_r2"), progress=True, memory_budget=4 * 60 * 8 * 7)
+    a, b = _network(4, n=200, widths=(50, 70)), _network(5, n=200, widths=(40, 90))
+    rl.compare(a, b, measures=("linear_cka", "cca_r2"), progress=True, memory_budget=GRAM_IN_TWO_BLOCKS)
     shown = capsys.readouterr()
     assert shown.out == ""
-    assert "replens compare (Gram rows)" in shown.err and "60/60" in shown.err  # blocks of 7 rows
-    assert "replens compare" in shown.err and "4/4" in shown.err                # the pairs
+    assert "replens compare (Gram rows)" in shown.err and "200/200" in shown.err  # two blocks
+    assert "replens compare (basis rows)" in shown.err                           # CCA bases from row blocks
+    rl.compare(a, b, measures=("linear_cka", "cca_r2"), progress=True)
+    shown = capsys.readouterr()
+    assert "replens compare:" in shown.err and "4/4" in shown.err              # the pairs
     rl.compare(a, b, measures=("linear_cka", "cca_r2"), progress=False)
     assert capsys.readouterr().err == ""
 
@@ -450,6 +459,98 @@ def test_feature_space_never_casts_a_float32_layer_to_float64_whole(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < one_layer_float64 / 2, (peak, one_layer_float64)
+
+
+BASIS_MEASURES = ("cca_mean_rho", "cca_r2", "svcca_mean_rho", "svcca_r2", "pwcca", "linear_regression_r2")
+
+
+def _awkward_layers(tmp_path, n=3000) -> dict[str, np.ndarray]:
+    """Memory-mapped float32 layers that take every route of the blocked bases: well
+    conditioned (one whitening), moderately ill-conditioned (a second whitening), too
+    ill-conditioned for the Gram route and wider than n (both: the whole layer's SVD)."""
+    layers = _cache_layers(tmp_path, n=n, widths=(48, 40))
+    rng = np.random.default_rng(5)
+    base = np.array(layers["layer0"][:, :24], dtype=np.float64)
+    extra = {
+        "graded": base * np.logspace(0, 3, 24),  # cond about 1e3: eps cond^2 about 1e-10
+        "nearly_dependent": np.hstack([base[:, :8], base[:, :8] + 1e-7 * rng.standard_normal((n, 8))]),
+        "offset": 1e4 + base[:, :12] * 1e-3,
+    }
+    for name, values in extra.items():
+        path = tmp_path / f"{name}.npy"
+        np.save(path, values.astype(np.float32))
+        layers[name] = np.load(path, mmap_mode="r")
+    return layers
+
+
+@pytest.mark.parametrize("budget", [96 * 1024, 700 * 1024])
+def test_cca_family_from_row_blocks_equals_the_pair_functions(tmp_path, budget):
+    layers = _awkward_layers(tmp_path)
+    in_memory = {name: np.array(layer) for name, layer in layers.items()}
+    matrix = _compare(layers, measures=BASIS_MEASURES, memory_budget=budget)
+    for name in BASIS_MEASURES:
+        expected = _expected(list(in_memory.items()), list(in_memory.items()), name)
+        np.testing.assert_allclose(matrix[name], expected, rtol=1e-9, atol=1e-10, err_msg=name)
+    a = {name: layers[name] for name in ("layer0", "graded")}
+    b = {name: layers[name] for name in ("layer1", "nearly_dependent", "offset")}
+    two_sided = _compare(a, b, measures=BASIS_MEASURES, memory_budget=budget)
+    whole = _compare({k: in_memory[k] for k in a}, {k: in_memory[k] for k in b}, measures=BASIS_MEASURES)
+    np.testing.assert_allclose(two_sided.values, whole.values, rtol=1e-9, atol=1e-10)
+
+
+def test_cca_family_from_row_blocks_flags_what_theorem_1_forces(tmp_path):
+    rng = np.random.default_rng(8)
+    n = 120
+    layers = {"wide_a": rng.standard_normal((n, 70)).astype(np.float32),
+              "wide_b": rng.standard_normal((n, 60)).astype(np.float32),
+              "narrow": rng.standard_normal((n, 5)).astype(np.float32)}
+    with pytest.warns(rl.UninformativeWarning):
+        blocked = _compare(layers, measures=("pwcca", "svcca_mean_rho"), memory_budget=16 * 1024)
+    with pytest.warns(rl.UninformativeWarning):
+        whole = _compare(layers, measures=("pwcca", "svcca_mean_rho"))
+    assert blocked.attrs["uninformative"] == whole.attrs["uninformative"]
+    assert [0, 1] in blocked.attrs["uninformative"]["pwcca"]
+    np.testing.assert_allclose(blocked.values, whole.values, rtol=1e-9, atol=1e-10)
+
+
+def test_cca_family_never_casts_a_float32_layer_to_float64_whole(tmp_path):
+    """Peak traced allocation of a budgeted CCA-family compare stays below one float64 layer."""
+    import tracemalloc
+
+    layers = _cache_layers(tmp_path, n=4000, widths=(64, 64))
+    one_layer_float64 = 4000 * 64 * 8
+    _compare(layers, measures=BASIS_MEASURES, memory_budget=128 * 1024)  # warm up imports and caches
+    tracemalloc.start()
+    try:
+        _compare(layers, measures=BASIS_MEASURES, memory_budget=128 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < one_layer_float64 / 2, (peak, one_layer_float64)
+    # Without a budget the layers are cast whole: the check above can fail.
+    tracemalloc.start()
+    try:
+        _compare(layers, measures=BASIS_MEASURES)
+        _, unbudgeted = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert unbudgeted > one_layer_float64
+
+
+def test_basis_groups_fit_the_budget_and_cover_every_pair():
+    from replens.engine._plan import basis_groups
+
+    widths = [100, 50, 80, 120]
+    pairs = [(i, j) for i in range(4) for j in range(i, 4)]
+    budget = 600_000
+    groups, rows = basis_groups(widths, pairs, 5000, 8, budget)
+    assert [pair for group in groups for pair in group] == pairs
+    assert len(groups) > 1
+    for group, block in zip(groups, rows):
+        involved = {k for pair in group for k in pair}
+        held = sum(8 * widths[i] * widths[j] for i, j in group) + sum(16 * widths[k] ** 2 for k in involved)
+        assert len(group) == 1 or held <= budget * 7 // 8 // 2
+        assert 1 <= block <= 5000
 
 
 def test_feature_groups_fit_the_budget_and_cover_every_pair():

@@ -12,9 +12,11 @@ def linear_space(n: int, widths_a: list[int], widths_b: list[int] | None, itemsi
     Multiply-adds: feature space forms ``A_i^T A_i`` per layer and ``A_i^T B_j`` per pair
     (``n p q`` each); Gram space (:func:`replens.measures.cka.gram_inner_products`) forms
     the upper half of each layer's Gram matrix (``n^2 p / 2``) and one ``n^2 / 2`` inner
-    product per pair, and needs at least one row of every Gram matrix at a time
-    (``layers x n`` numbers) within the budget. `widths_b` is None when A is compared with
-    itself: each layer is prepared once and only the pairs i <= j are scored.
+    product per pair, and holds every layer cast and centred in the working dtype (``2 n sum p``
+    numbers) and one row of every Gram matrix at a time (``layers x n`` numbers): Gram space
+    is taken only when both fit the budget, since feature space reads the layers block by
+    block. `widths_b` is None when A is compared with itself: each layer is prepared once and
+    only the pairs i <= j are scored.
     """
     if widths_b is None:
         widths, pair_widths = widths_a, [(p, q) for i, p in enumerate(widths_a) for q in widths_a[i:]]
@@ -22,7 +24,7 @@ def linear_space(n: int, widths_a: list[int], widths_b: list[int] | None, itemsi
         widths, pair_widths = widths_a + widths_b, [(p, q) for p in widths_a for q in widths_b]
     feature_cost = n * (sum(p * p for p in widths) + sum(p * q for p, q in pair_widths))
     gram_cost = n * n * (sum(widths) + len(pair_widths)) / 2
-    fits = len(widths) * n * itemsize <= budget
+    fits = (len(widths) + 2 * sum(widths)) * n * itemsize <= budget
     return "gram" if gram_cost < feature_cost and fits else "features"
 
 
@@ -72,4 +74,42 @@ def feature_groups(widths: list[int], pairs: list[tuple[int, int]], n: int, item
         product = max(8 * widths[i] * widths[j] for i, j in group)
         per_row = 3 * itemsize * sum(widths[k] for k in involved)
         rows.append(max(1, min(n, (budget - accumulators - product) // max(1, per_row))))
+    return groups, rows
+
+
+def whole_layers_fit(n: int, widths: list[int], budget: int) -> bool:
+    """Whether the CCA family may prepare each layer whole: its cast, centred copy and basis
+    (about three float64 copies of the widest layer, ``24 n p`` bytes) within half the budget.
+    Otherwise the bases are built from row blocks (:func:`basis_groups`)."""
+    return 24 * n * max(widths, default=0) <= budget // 2
+
+
+def basis_groups(widths: list[int], pairs: list[tuple[int, int]], n: int, itemsize: int, budget: int
+                 ) -> tuple[list[list[tuple[int, int]]], list[int]]:
+    """Pairs of layers grouped for the row-block passes that form ``q_i^T q_j``.
+
+    A group holds, during its pass, the bases of its layers (a whitening transform and the
+    coordinates, ``16 p^2`` bytes each), one ``p_i x p_j`` float64 accumulator per pair and
+    one row block of every layer (three working copies of the block and its float64 basis
+    rows). Pairs are taken in order while bases and accumulators fit in half the budget (at
+    least one pair per group); the rows per block fill the rest, all planned within 7/8 of the
+    budget, like :func:`feature_groups`. Widths bound the ranks, so the plan is conservative.
+    """
+    budget = budget * 7 // 8
+
+    def held(group: list[tuple[int, int]]) -> int:
+        involved = {k for pair in group for k in pair}
+        return sum(8 * widths[i] * widths[j] for i, j in group) + sum(16 * widths[k] ** 2 for k in involved)
+
+    groups: list[list[tuple[int, int]]] = []
+    for pair in pairs:
+        if groups and held(groups[-1] + [pair]) <= budget // 2:
+            groups[-1].append(pair)
+        else:
+            groups.append([pair])
+    rows = []
+    for group in groups:
+        involved = {k for pair in group for k in pair}
+        per_row = sum((3 * itemsize + 8) * widths[k] for k in involved)
+        rows.append(max(1, min(n, (budget - held(group)) // max(1, per_row))))
     return groups, rows

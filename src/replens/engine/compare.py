@@ -25,13 +25,14 @@ from .. import _progress
 from .._backend import Array, machine_epsilon, namespace_of, release_rows, resolve_dtype, to_device, to_numpy
 from .._validate import check_positive_number, check_values, check_values_in_blocks
 from ..errors import ShapeError, TooFewExamplesError, UninformativeWarning, UnknownOptionError
-from ..measures.blocks import feature_inner_products, layer_scale
+from ..measures.blocks import CrossTable, blocked_basis, cross_moments, feature_inner_products, held_basis, layer_scale
+from ..measures.cca import prepare_cca
 from ..measures.cka import DEFAULT_RBF_BANDWIDTH, GramTerms, gram_inner_products, scaled_centred_layers
 from ..measures.dft import frequency_plan, prepare_dft, score_dft
 from ..measures.registry import Measure, Plan, as_measure, checked_value, measure
 from ..measures.registry import measures as registered_measures
 from ..results.matrix import SimilarityMatrix
-from ._plan import feature_groups, gram_block_rows, linear_space, scan_rows
+from ._plan import basis_groups, feature_groups, gram_block_rows, linear_space, scan_rows, whole_layers_fit
 from ._prepared import PreparedLayers
 from .layouts import as_matrix, check_modes
 
@@ -294,7 +295,9 @@ def compare(
         widths_b = None if reps_b is None else [int(m.shape[1]) for m in matrices_b]
         space = linear_space(n, widths_a, widths_b, itemsize, budget)
         done = job.fill_linear_gram(itemsize) if space == "gram" else job.fill_linear_features(itemsize)
-        job.fill_pairs([k for k in range(len(resolved)) if k not in done], Plan(space=space))
+        rest = [k for k in range(len(resolved)) if k not in done]
+        done = job.fill_bases_from_blocks(rest, itemsize)
+        job.fill_pairs([k for k in rest if k not in done], Plan(space=space))
     attrs = {"conv": conv, "layout": layout, "sequence": sequence, "n_examples": n,
              "rbf_bandwidth": rbf_bandwidth, "svcca_threshold": svcca_threshold,
              "dtype": str(work_dtype or "float64"),
@@ -360,15 +363,7 @@ class _Job:
                 if flagged:
                     uninformative.append((self.names_a[i], self.names_b[j]))
                 bar.update(1)
-        if uninformative:
-            warnings.warn(
-                f"{len(uninformative)} layer pairs (e.g. {uninformative[0]}) have more features than "
-                f"examples can separate (rank_a + rank_b > n - 1): some canonical correlations are 1 "
-                f"whatever the data (Kornblith et al. 2019, Theorem 1), so CCA-family values there "
-                f"are uninformative. Use more examples or CKA.",
-                UninformativeWarning,
-                stacklevel=3,
-            )
+        warn_uninformative(uninformative)
 
     def flag(self, k: int, i: int, j: int) -> None:
         """Record entry (i, j) of measure k as forced by Theorem 1 (rank condition: both ways)."""
@@ -434,16 +429,9 @@ class _Job:
         if not rows:
             return ()
         xp, compute = self.xp, self.compute
-        layers = list(self.matrices_a) + ([] if self.symmetric_input else list(self.matrices_b))
-        ranges = list(self.ranges[0]) + ([] if self.symmetric_input else list(self.ranges[1]))
-        labels = [f"reps_a[{name!r}]" for name in self.names_a] + (
-            [] if self.symmetric_input else [f"reps_b[{name!r}]" for name in self.names_b])
+        layers, ranges, labels, index_b = self.stacked_layers()
         n = int(layers[0].shape[0])
-        scales = [layer_scale(xp, layer, low, high, compute, block_rows=scan_rows(n, int(layer.shape[1]), self.budget),
-                              name=label, after_block=lambda start, stop, layer=layer: release_rows(layer, start, stop))
-                  for layer, (low, high), label in zip(layers, ranges, labels)]
-        offset = 0 if self.symmetric_input else len(self.matrices_a)
-        index_b = [offset + j for j in range(len(self.matrices_b))]
+        scales = [self.scale(k, layers, ranges, labels) for k in range(len(layers))]
         pairs = sorted({(i, i) for i in range(len(layers))}
                        | {(min(i, j), max(i, j)) for i in range(len(self.matrices_a)) for j in index_b})
         groups, block_rows = feature_groups([s.width for s in scales], pairs, n, itemsize, self.budget)
@@ -463,6 +451,88 @@ class _Job:
                     self.values[k, i, j] = checked_value(m, m.definition.from_gram(terms, m.options),
                                                          *self.pair_names(i, j))
         return rows
+
+    def stacked_layers(self) -> tuple[list[Array], list[Any], list[str], list[int]]:
+        """Every distinct layer once (A's, then B's unless A is compared with itself), their
+        value ranges and labels, and the index of each layer of B in that list."""
+        two_sided = not self.symmetric_input
+        layers = list(self.matrices_a) + (list(self.matrices_b) if two_sided else [])
+        ranges = list(self.ranges[0]) + (list(self.ranges[1]) if two_sided else [])
+        labels = [f"reps_a[{name!r}]" for name in self.names_a] + (
+            [f"reps_b[{name!r}]" for name in self.names_b] if two_sided else [])
+        offset = len(self.matrices_a) if two_sided else 0
+        return layers, ranges, labels, [offset + j for j in range(len(self.matrices_b))]
+
+    def scale(self, k: int, layers: list[Array], ranges: list[Any], labels: list[str]) -> Any:
+        """Layer k's exponent and column means (:func:`replens.measures.blocks.layer_scale`): one pass."""
+        layer, (low, high) = layers[k], ranges[k]
+        n, p = int(layer.shape[0]), int(layer.shape[1])
+        return layer_scale(self.xp, layer, low, high, self.compute, block_rows=scan_rows(n, p, self.budget),
+                           name=labels[k], after_block=lambda start, stop: release_rows(layer, start, stop))
+
+    def fill_bases_from_blocks(self, rows: list[int], itemsize: int) -> tuple[int, ...]:
+        """The CCA family and regression (measures with a ``from_basis`` hook) from bases built
+        out of row blocks, when whole layers do not fit the budget (:func:`whole_layers_fit`).
+
+        Per layer: its column means (one pass), ``Xc^T Xc`` (one pass; a second for the
+        second whitening when ``eps cond^2 > 1e-11``) and the whitening ``T`` with
+        ``q = Xc T`` (:func:`replens.measures._subspace.basis_from_moments`). Per group of pairs
+        (:func:`basis_groups`): one pass forming ``q_i^T q_j`` from each block's ``Xc_blk T``.
+        Scores then follow from the small products as for bases in memory. No layer is cast
+        whole, except one that is wider than n or too ill-conditioned for the Gram route
+        (``eps cond^2 > 1e-4``): its basis needs the SVD of the whole layer, as without a
+        budget. Returns the rows (measure indices) it filled.
+        """
+        rows = [k for k in rows if self.measures[k].definition.from_basis is not None]
+        layers, ranges, labels, index_b = self.stacked_layers()
+        n = int(layers[0].shape[0])
+        if not rows or whole_layers_fit(n, [int(layer.shape[1]) for layer in layers], self.budget):
+            return ()
+        xp, compute = self.xp, self.compute
+        table = CrossTable()
+        # A quarter of the budget keeps bases across groups; each group's own bases, products
+        # and row blocks are planned within the other three quarters.
+        held = PreparedLayers(self.budget // 4)
+
+        def build_basis(k: int) -> tuple[Any, Any]:
+            layer = layers[k]
+            found = blocked_basis(xp, layer, self.scale(k, layers, ranges, labels), compute,
+                                  block_rows=scan_rows(n, int(layer.shape[1]), self.budget), table=table, key=k,
+                                  after_block=lambda start, stop: release_rows(layer, start, stop))
+            return found if found is not None else held_basis(prepare_cca(xp, self.cast(layer), labels[k]), table, k)
+
+        pairs = [(i, j if self.symmetric_input else index_b[j]) for i, j in self.pairs()]
+        where = {pair: (i, j) for pair, (i, j) in zip(pairs, self.pairs())}
+        groups, block_rows = basis_groups([int(layer.shape[1]) for layer in layers], pairs, n, itemsize,
+                                          self.budget * 3 // 4)
+        uninformative: list[tuple[str, str]] = []
+        with _progress.bar(self.progress, total=n * len(groups), desc="replens compare (basis rows)",
+                           unit="row") as bar:
+            for group, rows_per_block in zip(groups, block_rows):
+                involved = sorted({k for pair in group for k in pair})
+                built = {k: held.cached(("basis", k), lambda k=k: build_basis(k)) for k in involved}
+                sources = {k: built[k][1] for k in involved}
+                table.products = cross_moments(xp, sources, [group], n=n, block_rows=[rows_per_block],
+                                               on_rows=bar.update)[0]
+                for pair in group:
+                    i, j = where[pair]
+                    names = self.pair_names(i, j)
+                    memo: dict = {}
+                    flagged = False
+                    for k in rows:
+                        m = self.measures[k]
+                        a, b = (held.cached((side, m.preparation_key), lambda side=side: m.prepare_from_basis(
+                            xp, built[side][0], n, labels[side])) for side in pair)
+                        check = m.definition.uninformative
+                        if check is not None and check(a.value, b.value, n):
+                            flagged = True
+                            self.flag(k, i, j)
+                        self._score(k, m, a, b, i, j, memo, names)
+                    if flagged:
+                        uninformative.append((self.names_a[i], self.names_b[j]))
+                table.products = {}
+        warn_uninformative(uninformative)
+        return tuple(rows)
 
     def fill_dft(self) -> None:
         """Fourier CCA (:func:`replens.dft_cca`) for every pair, each layer's spectra and bases once.
@@ -505,6 +575,19 @@ class _Job:
                     if self.symmetric_input:
                         self.values[k, j, i] = self.values[k, i, j]
                 bar.update(1)
+
+
+def warn_uninformative(pairs: list[tuple[str, str]]) -> None:
+    """One UninformativeWarning for the layer pairs whose CCA-family values Theorem 1 forces."""
+    if pairs:
+        warnings.warn(
+            f"{len(pairs)} layer pairs (e.g. {pairs[0]}) have more features than "
+            f"examples can separate (rank_a + rank_b > n - 1): some canonical correlations are 1 "
+            f"whatever the data (Kornblith et al. 2019, Theorem 1), so CCA-family values there "
+            f"are uninformative. Use more examples or CKA.",
+            UninformativeWarning,
+            stacklevel=4,
+        )
 
 
 def _check_dft_sizes(names_a: list[str], maps_a: list[Array], names_b: list[str], maps_b: list[Array]

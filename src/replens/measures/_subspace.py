@@ -40,30 +40,61 @@ def one_pass_limit(eps: float) -> float:
     return max(1e-11, 100.0 * eps)
 
 
+class CrossTable:
+    """``q_i^T q_j`` of layers' full bases, filled by a pass over row blocks
+    (:func:`replens.measures.blocks.cross_moments`) for the pairs being scored."""
+
+    def __init__(self) -> None:
+        self.products: dict[tuple[Any, Any], Array] = {}
+
+    def get(self, key_x: Any, key_y: Any) -> Array:
+        if (key_x, key_y) in self.products:
+            return self.products[(key_x, key_y)]
+        if (key_y, key_x) in self.products:
+            return self.products[(key_y, key_x)].T
+        raise KeyError(f"the cross product of {key_x!r} and {key_y!r} was not computed (a bug in replens)")
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Where a basis built from row blocks finds its cross products: the layer's `key` in
+    `table` (products of full bases) and the `rotation` (r_full x r) of this basis within the
+    layer's full one (None: the full basis itself)."""
+
+    table: CrossTable
+    key: Any
+    rotation: Array | None = None
+
+
 @dataclass(frozen=True)
 class Basis:
     """Orthonormal basis ``q`` (n x r) of a centred layer's column space.
 
     ``q`` is stored either explicitly or, when one Gram pass was accurate enough, as
     ``q = centred @ transform``, so that cross products ``q_x^T q_y`` can be formed as
-    ``T_x^T (Xc^T Yc) T_y`` without materialising either basis.
+    ``T_x^T (Xc^T Yc) T_y`` without materialising either basis. A basis built from row
+    blocks (``blocked``, :mod:`replens.measures.blocks`) holds neither ``centred`` nor
+    ``q``: its cross products with other blocked bases come from a :class:`CrossTable`.
 
     Attributes
     ----------
-    centred : array of shape (n, p)
-        The centred activations ``Xc``.
+    centred : array of shape (n, p) or None
+        The centred activations ``Xc`` (None when built from row blocks).
     coords : array of shape (r, p)
         ``q^T Xc``, the neurons expressed in the basis.
     transform : array of shape (p, r) or None
         ``T`` with ``q = Xc T``, when the basis is implicit.
     explicit_q : array of shape (n, r) or None
         ``q`` itself, when it is stored.
+    blocked : Blocked or None
+        Where the cross products are, for a basis the engine built from row blocks.
     """
 
-    centred: Array
+    centred: Array | None
     coords: Array
     transform: Array | None = None
     explicit_q: Array | None = None
+    blocked: Blocked | None = None
 
     @property
     def rank(self) -> int:
@@ -72,6 +103,16 @@ class Basis:
     @property
     def q(self) -> Array:
         return self.explicit_q if self.explicit_q is not None else self.centred @ self.transform
+
+    def rows(self, start: int, stop: int) -> Array:
+        """Rows ``start:stop`` of ``q`` (an in-memory basis)."""
+        if self.explicit_q is not None:
+            return self.explicit_q[start:stop]
+        return self.centred[start:stop] @ self.transform
+
+    def with_table(self, table: CrossTable, key: Any) -> Basis:
+        """This basis, its cross products looked up in `table` under `key`."""
+        return Basis(self.centred, self.coords, self.transform, self.explicit_q, Blocked(table, key))
 
 
 def project(basis: Basis, matrix: Array) -> Array:
@@ -86,8 +127,16 @@ def cross_product(basis_x: Basis, basis_y: Basis) -> Array:
 
     With both bases implicit the product is ``T_x^T (Xc^T Yc) T_y``: one n x p_x x p_y
     product and small ones. Its rounding error, about ``eps cond(Xc) cond(Yc)``, is within
-    the one-pass bound that made the bases implicit.
+    the one-pass bound that made the bases implicit. Bases built from row blocks take the
+    product of their layers' full bases from their table, rotated to their own directions.
     """
+    if basis_x.blocked is not None and basis_y.blocked is not None:
+        product = basis_x.blocked.table.get(basis_x.blocked.key, basis_y.blocked.key)
+        if basis_x.blocked.rotation is not None:
+            product = basis_x.blocked.rotation.T @ product
+        if basis_y.blocked.rotation is not None:
+            product = product @ basis_y.blocked.rotation
+        return product
     if basis_y.transform is not None:
         return project(basis_x, basis_y.centred) @ basis_y.transform
     return project(basis_x, basis_y.explicit_q)
@@ -110,6 +159,10 @@ class Principal:
         """Basis of the `k` leading singular directions, ``q rotation[:, :k]``."""
         rotation = self.rotation[:, :k]
         coords = self.s[:k, None] * self.vt[:k, :]
+        blocked = self.basis.blocked
+        if blocked is not None:
+            inner = rotation if blocked.rotation is None else blocked.rotation @ rotation
+            return Basis(None, coords, blocked=Blocked(blocked.table, blocked.key, inner))
         if self.basis.transform is not None:
             return Basis(self.basis.centred, coords, transform=self.basis.transform @ rotation)
         return Basis(self.basis.centred, coords, explicit_q=self.basis.q @ rotation)
@@ -199,6 +252,28 @@ def _whitening(xp: Any, gram: Array) -> tuple[Array, float] | None:
     if largest <= 0 or smallest <= 0:
         return None
     return vectors / xp.sqrt(values)[None, :], largest / smallest
+
+
+def basis_from_moments(xp: Any, gram: Array, eps: float, second_moments: Any) -> tuple[Array, Array] | None:
+    """The whitening of :func:`orthonormal_basis`'s Gram route from the co-moment alone.
+
+    `gram` is ``Xc^T Xc`` (p x p, float64, accumulated over row blocks) and
+    ``second_moments(T)`` returns ``(Xc T)^T (Xc T)`` from another pass over the rows, for
+    the second whitening that the Cholesky-QR2 argument needs when ``eps cond^2 > 1e-11``.
+    Returns ``(T, coords)`` with ``q = Xc T`` orthonormal and ``coords = T^T gram = q^T Xc``,
+    or None when the layer is rank-deficient or too ill-conditioned (``eps cond^2 > 1e-4``)
+    for this route: the SVD of the whole layer is then needed.
+    """
+    first = _whitening(xp, gram)
+    if first is None or eps * first[1] > TWO_PASS_LIMIT:
+        return None
+    transform, cond2 = first
+    if eps * cond2 > one_pass_limit(eps):
+        second = _whitening(xp, second_moments(transform))
+        if second is None:
+            return None
+        transform = transform @ second[0]
+    return transform, transform.T @ gram
 
 
 def _gram_basis(xp: Any, centred: Array, eps: float) -> Basis | None:

@@ -19,9 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import Array, as_float64, device_of, to_device_like, to_numpy
+from .._backend import Array, as_float64, device_of, machine_epsilon, to_device_like, to_numpy
 from .._validate import scale_exponent, times_power_of_two
-from ._subspace import constant_columns_error
+from ._subspace import Basis, Blocked, CrossTable, basis_from_moments, constant_columns_error
+
+__all__ = ["CrossTable", "LayerScale", "blocked_basis", "centred_block", "cross_moments", "feature_inner_products",
+           "held_basis", "layer_moments", "layer_scale"]
 
 RowsCallback = Callable[[int, int], Any]
 
@@ -118,3 +121,88 @@ def feature_inner_products(
             flat = xp.reshape(accumulator, (-1,))
             products[pair] = float(to_numpy(flat @ flat))
     return products, norms
+
+
+def layer_moments(xp: Any, x: Array, scale: LayerScale, compute: Any, *, block_rows: int,
+                  transform: Array | None = None, after_block: RowsCallback | None = None) -> Array:
+    """``Xc^T Xc`` (p x p) of one layer, or ``(Xc T)^T (Xc T)`` with `transform`, in float64
+    from row blocks (:func:`centred_block`): the co-moment whose eigendecomposition whitens the
+    layer (:func:`replens.measures._subspace.basis_from_moments`). Cost ``n p^2`` multiply-adds
+    (``n p r + n r^2`` with a transform); memory one block and the p x p accumulator."""
+    n = int(x.shape[0])
+    total = None
+    for start in range(0, n, block_rows):
+        stop = min(start + block_rows, n)
+        block = centred_block(xp, x, start, stop, scale, compute)
+        if transform is not None:
+            block = as_float64(block) @ transform
+        part = as_float64(block.T @ block)
+        total = part if total is None else total + part
+        if after_block is not None:
+            after_block(start, stop)
+    return total
+
+
+def cross_moments(xp: Any, sources: Sequence[Callable[[int, int], Array]], groups: Sequence[Sequence[tuple[int, int]]],
+                  *, n: int, block_rows: Sequence[int], on_rows: Callable[[int], Any] | None = None,
+                  ) -> list[dict[tuple[int, int], Array]]:
+    """``q_i^T q_j`` (float64) for every pair of every group, each group one pass over the rows.
+
+    ``sources[k](start, stop)`` returns rows ``start:stop`` of layer k's orthonormal basis
+    (from a row block and the layer's whitening transform, or from a basis held in memory).
+    Each block of each layer of a group is formed once and multiplied into every accumulator
+    of the group that needs it. Returns one dict of products per group; cost
+    ``n r_i r_j`` multiply-adds per pair beside forming the blocks.
+    """
+    results = []
+    for group, rows in zip(groups, block_rows):
+        involved = sorted({k for pair in group for k in pair})
+        products: dict[tuple[int, int], Array] = {}
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            blocks = {k: as_float64(sources[k](start, stop)) for k in involved}
+            for i, j in group:
+                part = blocks[i].T @ blocks[j]
+                products[(i, j)] = part if (i, j) not in products else products[(i, j)] + part
+            if on_rows is not None:
+                on_rows(stop - start)
+        results.append(products)
+    return results
+
+
+def blocked_basis(xp: Any, x: Array, scale: LayerScale, compute: Any, *, block_rows: int, table: CrossTable,
+                  key: Any, after_block: RowsCallback | None = None) -> tuple[Basis, Callable[[int, int], Array]] | None:
+    """An orthonormal basis of one layer built from row blocks, and the source of its rows.
+
+    ``Xc^T Xc`` comes from one pass (:func:`layer_moments`), a second whitening from another
+    when one is needed (:func:`replens.measures._subspace.basis_from_moments`): the same
+    algorithm as the Gram route of :func:`replens.measures._subspace.orthonormal_basis`, with
+    sums over blocks. The basis holds ``T`` and ``coords`` only; ``source(start, stop)``
+    returns its rows ``Xc_blk T`` for :func:`cross_moments`, whose products go to `table`
+    under `key`. None when the layer is wider than n, rank-deficient or too ill-conditioned
+    for the Gram route: its basis then needs the whole layer (:func:`held_basis`).
+    """
+    n, p = int(x.shape[0]), int(x.shape[1])
+    if p > n:
+        return None
+    eps = machine_epsilon(xp, compute)
+    gram = layer_moments(xp, x, scale, compute, block_rows=block_rows, after_block=after_block)
+    found = basis_from_moments(xp, gram, eps, lambda transform: layer_moments(
+        xp, x, scale, compute, block_rows=block_rows, transform=transform, after_block=after_block))
+    if found is None:
+        return None
+    transform, coords = found
+
+    def source(start: int, stop: int) -> Array:
+        rows = as_float64(centred_block(xp, x, start, stop, scale, compute)) @ transform
+        if after_block is not None:
+            after_block(start, stop)
+        return rows
+
+    return Basis(None, coords, transform=transform, blocked=Blocked(table, key)), source
+
+
+def held_basis(basis: Basis, table: CrossTable, key: Any) -> tuple[Basis, Callable[[int, int], Array]]:
+    """A basis computed from the whole layer, its cross products looked up in `table` under
+    `key` like a :func:`blocked_basis`, and the source of its rows."""
+    return basis.with_table(table, key), basis.rows

@@ -426,6 +426,16 @@ def _prepare_truncated(xp: Any, x: Array, options: Any, name: str, plan: Plan) -
                          keep=options["keep"], name=name)
 
 
+def _full_basis(xp: Any, basis: Basis, options: Any, name: str) -> Basis:
+    return basis
+
+
+def _truncated_basis(xp: Any, basis: Basis, options: Any, name: str) -> Basis:
+    principal = principal_directions(xp, basis)
+    return principal.top(kept_directions(to_numpy(principal.s), options["threshold"], options["rule"],
+                                         options["keep"], name))
+
+
 def ranks_uninformative(a: Basis, b: Basis, n: int) -> bool:
     """CKA paper Theorem 1: ``rank a + rank b > n - 1`` forces canonical correlations to 1."""
     return a.rank + b.rank > n - 1
@@ -445,8 +455,8 @@ _SIMILARITY = (ORTHOGONAL, ISOTROPIC_SCALING, TRANSLATION)
 _SVCCA_OPTIONS = (Option("threshold", 0.99, lambda value: check_fraction("threshold", value)),
                   Option("rule", "variance", _check_rule), Option("keep", None, _check_keep), DTYPE)
 _BASIS = dict(prepare=_prepare_basis, preparation=lambda options: ("cca",),
-              uninformative=ranks_uninformative)
-_TRUNCATED = dict(prepare=_prepare_truncated, uninformative=ranks_uninformative,
+              uninformative=ranks_uninformative, from_basis=_full_basis)
+_TRUNCATED = dict(prepare=_prepare_truncated, uninformative=ranks_uninformative, from_basis=_truncated_basis,
                   preparation=lambda options: ("svcca", options["threshold"], options["rule"], options["keep"]))
 
 registry.builtin(

@@ -126,6 +126,11 @@ class Definition:
     uninformative : callable or None
         ``uninformative(a, b, n) -> bool``: True when Theorem 1 of the CKA paper forces the
         value (rank a + rank b > n - 1).
+    from_basis : callable or None
+        ``from_basis(xp, basis, options, name) -> prepared`` for measures whose preparation
+        is a function of the layer's orthonormal basis (the CCA family and regression):
+        :func:`replens.compare` then builds the bases from row blocks when whole layers do
+        not fit its memory budget (:mod:`replens.measures.blocks`).
     numpy_inputs : bool
         Whether prepare and pair receive numpy float64 arrays (users' measures) instead of
         arrays of the inputs' own namespace and device.
@@ -141,6 +146,7 @@ class Definition:
     from_gram: Callable[[Any, Mapping[str, Any]], float] | None = None
     from_dft: Callable[[Any, Mapping[str, Any]], float] | None = None
     uninformative: Callable[[Any, Any, int], bool] | None = None
+    from_basis: Callable[[Any, Any, Mapping[str, Any], str], Any] | None = None
     numpy_inputs: bool = False
 
 
@@ -251,6 +257,12 @@ class Measure:
             x = to_numpy(x)
         value = definition.prepare(xp, x, self._options, name, plan)
         return Prepared(self.label, self.preparation_key, int(x.shape[0]), value, xp)
+
+    def prepare_from_basis(self, xp: Any, basis: Any, n: int, name: str) -> Prepared:
+        """The preparation from a layer's orthonormal basis (measures with a ``from_basis``
+        hook; the engine's entry when it builds bases from row blocks)."""
+        value = self._definition.from_basis(xp, basis, self._options, name)
+        return Prepared(self.label, self.preparation_key, n, value, xp)
 
     def score(self, a: Prepared, b: Prepared, memo: dict | None = None, *,
               names: tuple[str, str] = ("a", "b")) -> float:

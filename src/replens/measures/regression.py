@@ -9,7 +9,7 @@ from .._backend import Array, to_float
 from .._validate import check_pair, rescaled, unit_bounded
 from ..errors import UninformativeWarning
 from . import registry
-from ._subspace import UNIT_ROUNDING, Basis, centre_informative, project
+from ._subspace import UNIT_ROUNDING, Basis, centre_informative, cross_product, project
 from .cca import prepare_cca
 from .registry import ISOTROPIC_SCALING, ORTHOGONAL, TRANSLATION, Plan
 
@@ -63,7 +63,12 @@ def explained_fraction(xp: Any, centred: Array, total: float, predictor: Basis) 
 
 
 def _score(xp: Any, target: Basis, predictor: Basis, options: Any, memo: dict) -> float:
-    return explained_fraction(xp, target.centred, to_float(xp.sum(target.coords * target.coords)), predictor)
+    total = to_float(xp.sum(target.coords * target.coords))
+    if target.blocked is not None:
+        # Bases from row blocks: Q_Y^T Xc = (Q_Y^T Q_X)(Q_X^T Xc), Q_X being X's full basis.
+        explained = cross_product(predictor, target) @ target.coords
+        return unit_bounded(to_float(xp.sum(explained * explained)) / total, UNIT_ROUNDING, "linear_regression_r2")
+    return explained_fraction(xp, target.centred, total, predictor)
 
 
 def _score_both(xp: Any, a: Basis, b: Basis, options: Any, memo: dict) -> tuple[float, float]:
@@ -78,4 +83,5 @@ registry.builtin(
     "linear_regression_r2", "fraction of the row layer's variance explained by the column layer",
     "Kornblith et al. 2019 eq. 5", (0.0, 1.0), False, (ORTHOGONAL, ISOTROPIC_SCALING, TRANSLATION),
     pair=lambda x, y, dtype=None: linear_regression_r2(x, y, dtype=dtype), prepare=_prepare,
-    score=_score, score_both=_score_both, preparation=lambda options: ("cca",))
+    score=_score, score_both=_score_both, preparation=lambda options: ("cca",),
+    from_basis=lambda xp, basis, options, name: basis)
