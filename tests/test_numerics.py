@@ -402,3 +402,45 @@ def test_results_are_numpy_float64_and_python_float():
     for value in (rl.pwcca(x, y), rl.linear_regression_r2(x, y), rl.cka(x, y), rl.hsic(x, y),
                   rl.cka(x, y, kernel="rbf"), rl.hsic(x, y, debiased=True)):
         assert type(value) is float
+
+
+# ----------------------------------------------------------------------------- PWCCA after SVD truncation
+
+
+def _pwcca_truncated_by_hand(x, y, threshold):
+    """Morcos et al.'s PWCCA "with thresholding": SVD-truncate both, then weights from X's neurons."""
+    xc, yc = x - x.mean(0), y - y.mean(0)
+
+    def kept(centred):
+        u, s, _ = np.linalg.svd(centred, full_matrices=False)
+        k = int(np.argmax(np.cumsum(s**2) / np.sum(s**2) >= threshold)) + 1
+        return u[:, :k]
+
+    qx, qy = kept(xc), kept(yc)
+    a, rho, _ = np.linalg.svd(qx.T @ qy, full_matrices=False)
+    alpha = np.abs((qx @ a).T @ xc).sum(axis=1)
+    return float(np.sum(alpha * rho) / np.sum(alpha))
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.9, 0.99])
+def test_pwcca_threshold_truncates_then_weights_by_the_original_neurons(threshold):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((400, 12)) @ np.diag(np.linspace(3, 0.1, 12))
+    y = x @ rng.standard_normal((12, 9)) + 0.5 * rng.standard_normal((400, 9))
+    expected = _pwcca_truncated_by_hand(x, y, threshold)
+    assert rl.pwcca(x, y, threshold=threshold) == pytest.approx(expected, abs=1e-12)
+    configured = rl.measure("pwcca", threshold=threshold)
+    assert configured.label == f"pwcca(threshold={threshold})"
+    assert configured(x, y) == pytest.approx(expected, abs=1e-12)
+    for budget in (rl.compare.__kwdefaults__["memory_budget"], 8 * 1024):  # whole layers, row blocks
+        m = rl.compare({"x": x}, {"y": y}, measures=configured, memory_budget=budget, progress=False)
+        assert m.values[0, 0, 0] == pytest.approx(expected, abs=1e-12)
+    assert rl.pwcca(x, y, threshold=threshold) != pytest.approx(rl.pwcca(x, y), abs=1e-6)
+
+
+def test_pwcca_threshold_is_checked():
+    x = np.random.default_rng(0).standard_normal((50, 4))
+    with pytest.raises(rl.UnknownOptionError, match="threshold"):
+        rl.pwcca(x, x, threshold=1.5)
+    with pytest.raises(rl.UnknownOptionError, match="threshold"):
+        rl.measure("pwcca", threshold=0)

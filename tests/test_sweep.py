@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -244,24 +245,47 @@ def test_import_replens_imports_no_dask():
 
 
 def test_each_model_layer_is_prepared_once_per_tile(tmp_path, monkeypatch):
+    from replens.measures import blocks
     from replens.measures.registry import Measure
 
-    calls = []
-    original = Measure.prepare
+    calls, scans = [], []
+    original, original_scale = Measure.prepare_checked, blocks.layer_scale
 
-    def counting(self, x, *, name="X"):
+    def counting(self, xp, x, name, plan):
         calls.append((self.preparation_key, name))
-        return original(self, x, name=name)
+        return original(self, xp, x, name, plan)
 
-    monkeypatch.setattr(Measure, "prepare", counting)
+    def counting_scale(*args, name, **kwargs):  # the linear-kernel pass reads each layer once
+        scans.append(name)
+        return original_scale(*args, name=name, **kwargs)
+
+    monkeypatch.setattr(Measure, "prepare_checked", counting)
+    monkeypatch.setattr(importlib.import_module("replens.engine.compare"), "layer_scale", counting_scale)
     nets = _nets(4)
-    keys = {rl.measure(m).preparation_key for m in MEASURES}
     res = rl.sweep(nets, measures=MEASURES, store=tmp_path / "one", tile_models=4, conv="mean_pool").run()
-    assert res.total_tiles == 1 and len(calls) == len(set(calls)) == 4 * 3 * len(keys)
+    # one tile of 4 models x 3 layers: the CCA basis once per layer (shared by cca and pwcca),
+    # and the linear kernel's feature pass once per layer, not once per pair
+    assert res.total_tiles == 1 and len(calls) == len(set(calls)) == 4 * 3
+    assert len(scans) == len(set(scans)) == 4 * 3
     calls.clear()
+    scans.clear()
     rl.sweep(nets, measures=MEASURES, store=tmp_path / "two", tile_models=2, conv="mean_pool").run()
     # tiles (0,0) and (1,1) hold 2 models, (0,1) and (1,0) hold 4; each prepares its models once
-    assert len(calls) == (2 + 4 + 4 + 2) * 3 * len(keys)
+    assert len(calls) == len(scans) == (2 + 4 + 4 + 2) * 3
+    calls.clear()
+    rl.sweep(nets, measures=MEASURES, layers="matching", pairs=[("net0", "net1"), ("net2", "net3")],
+             store=tmp_path / "sparse", tile_models=4, conv="mean_pool").run()
+    # a sparse tile: each (preparation, model, layer) once (the linear kernel and the CCA basis)
+    assert len(calls) == len(set(calls)) == 4 * 3 * 2
+
+
+def test_layer_components_split_the_requested_pairs():
+    from replens.sweeps.tiles import layer_components
+
+    assert layer_components([(0, 0), (1, 1), (2, 2)]) == [([0], [0]), ([1], [1]), ([2], [2])]
+    every = [(a, b) for a in range(3) for b in range(3)]
+    assert layer_components(every) == [([0, 1, 2], [0, 1, 2])]
+    assert layer_components([(0, 1), (2, 1), (3, 4)]) == [([0, 2], [1]), ([3], [4])]
 
 
 def test_progress_bar_counts_tiles(tmp_path, capsys):

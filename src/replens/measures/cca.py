@@ -335,7 +335,7 @@ def prepare_svcca(
     return principal.top(kept_directions(to_numpy(principal.s), threshold, rule, keep, name))
 
 
-def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
+def pwcca(x: Array, y: Array, *, threshold: float | None = None, dtype: Any = None) -> float:
     """Projection-weighted CCA (Morcos et al. 2018, sec. 2.2), as the paper defines it.
 
     With canonical correlations ``rho_i`` and the unit-norm canonical variates of the
@@ -350,6 +350,12 @@ def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
     ----------
     x, y : array-like of shape (n_examples, n_features_x), (n_examples, n_features_y)
         Activations for the same examples in the same order; the weights come from `x`.
+    threshold : float in (0, 1], optional
+        First reduce each centred input to its fewest top singular directions that keep this
+        fraction of its variance (as :func:`svcca` does), "thresholding to remove low variance
+        noise" as Morcos et al. do for their comparisons of networks (sec. 3.1); the weights
+        then come from X's neurons projected on its kept directions. None (default): no
+        truncation, the definition of sec. 2.2.
     dtype : {None, "float64", "float32"}, default None
         Working precision; None means float64.
 
@@ -380,8 +386,14 @@ def pwcca(x: Array, y: Array, *, dtype: Any = None) -> float:
     rule covers correlations forced to 1 when ``r_x + r_y > n - 1`` (see :func:`cca`; an
     UninformativeWarning says so).
     """
+    if threshold is not None:
+        threshold = check_fraction("threshold", threshold)
     xp, x, y = check_pair(x, y, dtype=dtype)
-    basis_x, basis_y = prepare_cca(xp, x, "X"), prepare_cca(xp, y, "Y")
+    if threshold is None:
+        basis_x, basis_y = prepare_cca(xp, x, "X"), prepare_cca(xp, y, "Y")
+    else:
+        options = dict(threshold=threshold, rule="variance", keep=None)
+        basis_x, basis_y = prepare_svcca(xp, x, name="X", **options), prepare_svcca(xp, y, name="Y", **options)
     warn_if_uninformative(x.shape[0], basis_x.rank, basis_y.rank)
     pair = correlate(xp, basis_x, basis_y, directions=True)
     return projection_weighted(xp, pair.rho, pair.left, basis_x)
@@ -428,6 +440,28 @@ def _prepare_truncated(xp: Any, x: Array, options: Any, name: str, plan: Plan) -
 
 def _full_basis(xp: Any, basis: Basis, options: Any, name: str) -> Basis:
     return basis
+
+
+def _truncation(options: Any) -> dict[str, Any]:
+    """PWCCA's ``threshold`` as SVCCA's truncation options."""
+    return dict(threshold=options["threshold"], rule="variance", keep=None)
+
+
+def _prepare_pwcca(xp: Any, x: Array, options: Any, name: str, plan: Plan) -> Basis:
+    if options["threshold"] is None:
+        return prepare_cca(xp, x, name)
+    return prepare_svcca(xp, x, name=name, **_truncation(options))
+
+
+def _pwcca_from_basis(xp: Any, basis: Basis, options: Any, name: str) -> Basis:
+    if options["threshold"] is None:
+        return basis
+    return _truncated_basis(xp, basis, _truncation(options), name)
+
+
+def _pwcca_preparation(options: Any) -> tuple[Any, ...]:
+    # Equal to SVCCA's key for the same truncation: the two measures share the truncated basis.
+    return ("cca",) if options["threshold"] is None else ("svcca", options["threshold"], "variance", None)
 
 
 def _truncated_basis(xp: Any, basis: Basis, options: Any, name: str) -> Basis:
@@ -479,7 +513,12 @@ registry.builtin(
     pair=lambda x, y, threshold=0.99, rule="variance", keep=None, dtype=None: svcca(
         x, y, threshold=threshold, rule=rule, keep=keep, dtype=dtype).r2,
     score=_r2, **_TRUNCATED)
+_PWCCA_OPTIONS = (Option("threshold", None, lambda value: None if value is None else check_fraction("threshold", value)),
+                  DTYPE)
+
 registry.builtin(
     "pwcca", "projection-weighted mean canonical correlation, weights from the row layer",
-    "Morcos et al. 2018 sec. 2.2", (0.0, 1.0), False, (ISOTROPIC_SCALING, TRANSLATION),
-    pair=lambda x, y, dtype=None: pwcca(x, y, dtype=dtype), score=_pwcca, score_both=_pwcca_both, **_BASIS)
+    "Morcos et al. 2018 sec. 2.2", (0.0, 1.0), False, (ISOTROPIC_SCALING, TRANSLATION), options=_PWCCA_OPTIONS,
+    pair=lambda x, y, threshold=None, dtype=None: pwcca(x, y, threshold=threshold, dtype=dtype),
+    score=_pwcca, score_both=_pwcca_both, prepare=_prepare_pwcca, preparation=_pwcca_preparation,
+    uninformative=ranks_uninformative, from_basis=_pwcca_from_basis)
