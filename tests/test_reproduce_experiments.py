@@ -95,3 +95,33 @@ def test_signal_directions_are_stable(results):
 
 def test_rnn_timesteps_cca_above_per_neuron_correlation(results):
     assert results("morcos2018-rnn-timesteps").holds("P09.cca_above_neurons") == "yes"
+
+
+def test_generalising_nets_closer_than_memorising(results):
+    result = results("morcos2018-memorisation")
+    for family in ("mlp", "cnn"):
+        assert result.holds(f"P05.{family}.later_layers") == "yes"  # gen < mem at every hidden layer, gap grows
+        assert result.holds(f"P05.{family}.softmax_train_test") == "yes"  # memorising logits agree on train only
+
+
+def test_datasets_early_layers_similar_and_fall_with_depth(results):
+    result = results("kornblith2019-datasets")
+    assert result.holds("K12.early_similar") == "yes"  # CKA(A, B) >= 0.9 at relu1-2 (quick: .97, .96)
+    assert result.holds("K12.falls_with_depth") == "yes"  # Spearman -1.00, relu1 - gap ~ +0.68
+
+
+def test_lr_clusters_reach_one_train_loss(results):
+    # every net trains in rounds until its train loss reaches the target (fails if one misses it)
+    assert results("morcos2018-lr-clusters").holds("P07.similar_train_loss") == "yes"
+
+
+def test_width_within_distance_falls_and_predicts_accuracy(results):
+    result = results("morcos2018-width")
+    assert result.holds("P06.within_falls") == "yes"  # quick relu3: 0.58, 0.40, 0.27 (Spearman -1.00)
+    assert result.holds("P06.accuracy_predicts") == "yes"  # quick r = -0.99 (criterion < -0.5)
+
+
+def test_width_same_width_cka_rises_and_early_layers_saturate(results):
+    result = results("kornblith2019-width")
+    assert result.holds("K11.same_width_rises") == "yes"  # quick: relu1 .88-.98, relu2 .71-.97, relu3 .40-.87
+    assert result.holds("K11.early_saturates") == "yes"  # quick: relu1 reaches 0.95 at x2, relu3 never

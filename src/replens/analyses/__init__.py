@@ -16,7 +16,13 @@
   one (CKA Fig. 3).
 * :func:`block_contrast` (``layer_blocks``): within- vs between-group similarity (CKA Fig. 4).
 * :func:`group_distances` (``network_groups``): within / between group distances per layer (PWCCA
-  Figs. 3-4); :func:`cluster_networks` (``clustering``): clusters of networks (PWCCA Fig. 5).
+  Figs. 3-4); :func:`cluster_networks` (``clustering``): clusters of networks (PWCCA Fig. 5);
+  :func:`adjusted_rand`, :func:`silhouette` (``cluster_agreement``): how well clusters match
+  labels and separate; :func:`cumulative_ablation` (``ablation``): accuracy as a growing
+  fraction of a layer's units is zeroed (PWCCA Fig. 5b, after Morcos et al. 2018b);
+  :func:`subsample_units`, :func:`distance_accuracy_correlation`, :func:`mean_jackknife`,
+  :func:`gram_factor` (``populations``): populations of networks of several widths (PWCCA
+  Fig. 4, CKA Fig. 6).
 * :func:`translation_orbit`, :func:`dft_offblock_fraction` (``fourier``): SVCCA's Theorem 1,
   block-diagonal DFT covariance on translation-invariant data.
 * :func:`time_dft_vs_full` (``dft_timing``): DFT-CCA against flattened CCA as h x w grows
@@ -41,6 +47,7 @@ examples, increasing steps) before any work. Importing this package imports neit
 nor scipy nor matplotlib.
 """
 
+from .ablation import ABLATION_ORDERS, AblationCurve, cumulative_ablation
 from .alignment import PCAlignment, pc_alignment
 from .class_sensitivity import class_sensitivity
 from .coefficients import coefficients_over_training
@@ -60,7 +67,9 @@ from .freezing import FreezeSchedule
 from .layer_blocks import BlockContrast, block_contrast
 from .network_groups import GroupDistances, group_distances
 from .clustering import NetworkClusters, cluster_networks
+from .cluster_agreement import adjusted_rand, silhouette
 from .pathology import fraction_similar_to_last
+from .populations import DistanceAccuracy, distance_accuracy_correlation, gram_factor, mean_jackknife, subsample_units
 from .probes import linear_probe, probe_plateau
 from .stability import DirectionStability, direction_stability
 from .timesteps import timestep_similarity
@@ -90,6 +99,16 @@ __all__ = [
     "GroupDistances",
     "cluster_networks",
     "NetworkClusters",
+    "adjusted_rand",
+    "silhouette",
+    "subsample_units",
+    "distance_accuracy_correlation",
+    "DistanceAccuracy",
+    "gram_factor",
+    "mean_jackknife",
+    "cumulative_ablation",
+    "AblationCurve",
+    "ABLATION_ORDERS",
     "accuracy_vs_directions",
     "accuracy_vs_neurons",
     "neurons_for_directions",

@@ -228,12 +228,16 @@ def compare(
     svcca_threshold : float, default 0.99
         Fraction of variance kept by a bare ``"svcca_mean_rho"`` / ``"svcca_r2"``.
     memory_budget : int, default 4 GiB
-        Bytes of per-layer preparations (Gram matrices, bases) held at once, and of the
-        feature-space accumulators and row blocks of the linear-kernel measures (linear CKA,
-        debiased CKA, linear HSIC), which read 2-D layers block by block: an activation cache
-        larger than memory (``ActivationCache.as_dict()``, float32 memory maps) can be compared
-        with them, each layer cast to float64 one block at a time. Measures that need a whole
-        layer (the CCA family's bases, RBF and Gram-space kernels) cast one layer at a time.
+        Bytes of per-layer preparations (Gram matrices, bases), accumulators and row blocks
+        held at once. 2-D layers are read block by block, so an activation cache larger than
+        memory (``ActivationCache.as_dict()``, float32 memory maps) can be compared: the
+        linear-kernel measures (linear CKA, debiased CKA, linear HSIC) accumulate their
+        feature-space products over row blocks, and the CCA family and regression build their
+        bases from row blocks (``Xc^T Xc`` per layer, ``q_i^T q_j`` per group of pairs) when the
+        whole layers do not fit half the budget, each block cast to float64 on its own. Not
+        bounded: RBF CKA and callable kernels (an n x n Gram matrix per layer, from the layer
+        cast whole), and a CCA-family layer wider than n or too ill-conditioned for the Gram
+        route (its basis needs the SVD of the whole layer).
     dtype : {None, "float64", "float32"}, default None
         Working precision; None means float64 (or the measures' own ``dtype`` option).
     device : str or torch.device, optional

@@ -35,7 +35,9 @@ class ExperimentInfo:
     minutes : float
         About how long the full experiment takes (wall time measured on a shared 2-core
         machine, one thread, training included; morcos2018-rnn-timesteps takes 0.2 when
-        morcos2018-rnn-dynamics ran before it and left its LSTM in the run cache).
+        morcos2018-rnn-dynamics ran before it and left its LSTM in the run cache, and
+        kornblith2019-width takes 1.1 after morcos2018-width, whose networks it shares, else
+        about 5).
     module : str
         The module of :mod:`replens.reproduce` that runs it.
     """
@@ -144,6 +146,21 @@ EXPERIMENTS: tuple[ExperimentInfo, ...] = (
     ExperimentInfo("kornblith2019-transformer", CKA, "sec. 6.1, App. F.1", "K07",
                    "the sanity check on Transformer encoder sublayers: every index above chance, RBF "
                    "CKA among the best", 2.7, "kornblith2019_transformer"),
+    ExperimentInfo("morcos2018-memorisation", PWCCA, "sec. 3.1, Fig. 3, Figs. A9-A10", "P05",
+                   "networks that generalise converge to more similar representations than networks that "
+                   "memorise, most in later layers", 3.4, "morcos2018_memorisation"),
+    ExperimentInfo("morcos2018-width", PWCCA, "sec. 3.2, Fig. 4", "P06",
+                   "wider networks converge to more similar solutions; within-group distance predicts test "
+                   "accuracy", 4.7, "morcos2018_width"),
+    ExperimentInfo("morcos2018-lr-clusters", PWCCA, "sec. 3.3, Fig. 5", "P07",
+                   "networks trained with different learning rates fall into clusters that follow the "
+                   "learning rate", 2.5, "morcos2018_lr_clusters"),
+    ExperimentInfo("kornblith2019-width", CKA, "sec. 6.2, Fig. 6", "K11",
+                   "wider networks are more similar to each other; CKA to the same width beats CKA to the "
+                   "widest", 1.1, "kornblith2019_width"),
+    ExperimentInfo("kornblith2019-datasets", CKA, "sec. 6.3, Fig. 7, App. F.3", "K12",
+                   "networks trained on different datasets share their early layers; untrained networks are "
+                   "far less similar", 3.2, "kornblith2019_datasets"),
 )
 
 

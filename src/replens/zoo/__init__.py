@@ -11,6 +11,10 @@ Everything here runs on the CPU, offline:
   ``TrainingRun`` with the per-epoch ``history`` and the ``checkpoints``
 * :mod:`.recorder`  -- ``Recorder(layers, probe, steps="log", n_checkpoints=40)``: chosen
   layers on a fixed probe set at log-spaced (or linear, or given) steps
+* :mod:`.labels`    -- ``random_labels(y, seed=...)``: one fixed random permutation of the
+  training labels, for memorising networks (PWCCA sec. 3.1)
+* :mod:`.subsets`   -- ``class_subset(data, classes)``: a split restricted to some classes,
+  relabelled 0..k-1 (disjoint tasks, CKA sec. 6.3)
 * :mod:`.cache`     -- trained runs stored by a hash of their whole configuration under
   ``$REPLENS_CACHE`` (default ``~/.cache/replens``), so a second run does not retrain
 
@@ -27,10 +31,12 @@ from .architectures import ARCHITECTURES, Zoo, ZooConfig, train_zoo
 from .cache import CACHE_ENV, cache_folder
 from .datasets import DATASETS, load
 from .digits import DigitsSplit, load_digits_split
+from .labels import random_labels
 from .layers import hidden_activations, layer_activations
 from .models import build_cnn, build_mlp
 from .networks import KINDS, build
 from .recorder import SCHEDULES, Recorder, plan_steps
+from .subsets import class_subset
 from .text import TEXT_MODULES, TEXT_VOCAB
 from .trainer import OPTIMIZERS, TrainingHistory, TrainingRun, train
 from .training import TrainedNet, accuracy, fit_classifier, train_cnn, train_mlp
@@ -56,12 +62,14 @@ __all__ = [
     "build_cnn",
     "build_mlp",
     "cache_folder",
+    "class_subset",
     "fit_classifier",
     "hidden_activations",
     "layer_activations",
     "load",
     "load_digits_split",
     "plan_steps",
+    "random_labels",
     "train",
     "train_cnn",
     "train_mlp",
