@@ -537,22 +537,6 @@ def test_cca_family_never_casts_a_float32_layer_to_float64_whole(tmp_path):
     assert unbudgeted > one_layer_float64
 
 
-def test_basis_groups_fit_the_budget_and_cover_every_pair():
-    from replens.engine._plan import basis_groups
-
-    widths = [100, 50, 80, 120]
-    pairs = [(i, j) for i in range(4) for j in range(i, 4)]
-    budget = 600_000
-    groups, rows = basis_groups(widths, pairs, 5000, 8, budget)
-    assert [pair for group in groups for pair in group] == pairs
-    assert len(groups) > 1
-    for group, block in zip(groups, rows):
-        involved = {k for pair in group for k in pair}
-        held = sum(8 * widths[i] * widths[j] for i, j in group) + sum(16 * widths[k] ** 2 for k in involved)
-        assert len(group) == 1 or held <= budget * 7 // 8 // 2
-        assert 1 <= block <= 5000
-
-
 def test_feature_groups_fit_the_budget_and_cover_every_pair():
     from replens.engine._plan import feature_groups
 

@@ -80,36 +80,6 @@ def feature_groups(widths: list[int], pairs: list[tuple[int, int]], n: int, item
 def whole_layers_fit(n: int, widths: list[int], budget: int) -> bool:
     """Whether the CCA family may prepare each layer whole: its cast, centred copy and basis
     (about three float64 copies of the widest layer, ``24 n p`` bytes) within half the budget.
-    Otherwise the bases are built from row blocks (:func:`basis_groups`)."""
+    Otherwise the bases are built from row blocks (see ``_Job.fill_bases_from_blocks``)."""
     return 24 * n * max(widths, default=0) <= budget // 2
 
-
-def basis_groups(widths: list[int], pairs: list[tuple[int, int]], n: int, itemsize: int, budget: int
-                 ) -> tuple[list[list[tuple[int, int]]], list[int]]:
-    """Pairs of layers grouped for the row-block passes that form ``q_i^T q_j``.
-
-    A group holds, during its pass, the bases of its layers (a whitening transform and the
-    coordinates, ``16 p^2`` bytes each), one ``p_i x p_j`` float64 accumulator per pair and
-    one row block of every layer (three working copies of the block and its float64 basis
-    rows). Pairs are taken in order while bases and accumulators fit in half the budget (at
-    least one pair per group); the rows per block fill the rest, all planned within 7/8 of the
-    budget, like :func:`feature_groups`. Widths bound the ranks, so the plan is conservative.
-    """
-    budget = budget * 7 // 8
-
-    def held(group: list[tuple[int, int]]) -> int:
-        involved = {k for pair in group for k in pair}
-        return sum(8 * widths[i] * widths[j] for i, j in group) + sum(16 * widths[k] ** 2 for k in involved)
-
-    groups: list[list[tuple[int, int]]] = []
-    for pair in pairs:
-        if groups and held(groups[-1] + [pair]) <= budget // 2:
-            groups[-1].append(pair)
-        else:
-            groups.append([pair])
-    rows = []
-    for group in groups:
-        involved = {k for pair in group for k in pair}
-        per_row = sum((3 * itemsize + 8) * widths[k] for k in involved)
-        rows.append(max(1, min(n, (budget - held(group)) // max(1, per_row))))
-    return groups, rows

@@ -25,14 +25,15 @@ from .. import _progress
 from .._backend import Array, machine_epsilon, namespace_of, release_rows, resolve_dtype, to_device, to_numpy
 from .._validate import check_positive_number, check_values, check_values_in_blocks
 from ..errors import ShapeError, TooFewExamplesError, UninformativeWarning, UnknownOptionError
-from ..measures.blocks import CrossTable, blocked_basis, cross_moments, feature_inner_products, held_basis, layer_scale
+from ..measures.blocks import (CrossTable, blocked_basis, cross_moments, feature_inner_products, held_basis,
+                               layer_scale, whitened_product)
 from ..measures.cca import prepare_cca
 from ..measures.cka import DEFAULT_RBF_BANDWIDTH, GramTerms, gram_inner_products, scaled_centred_layers
 from ..measures.dft import frequency_plan, prepare_dft, score_dft
 from ..measures.registry import Measure, Plan, as_measure, checked_value, measure
 from ..measures.registry import measures as registered_measures
 from ..results.matrix import SimilarityMatrix
-from ._plan import basis_groups, feature_groups, gram_block_rows, linear_space, scan_rows, whole_layers_fit
+from ._plan import feature_groups, gram_block_rows, linear_space, scan_rows, whole_layers_fit
 from ._prepared import PreparedLayers
 from .layouts import as_matrix, check_modes
 
@@ -480,9 +481,11 @@ class _Job:
 
         Per layer: its column means (one pass), ``Xc^T Xc`` (one pass; a second for the
         second whitening when ``eps cond^2 > 1e-11``) and the whitening ``T`` with
-        ``q = Xc T`` (:func:`replens.measures._subspace.basis_from_moments`). Per group of pairs
-        (:func:`basis_groups`): one pass forming ``q_i^T q_j`` from each block's ``Xc_blk T``.
-        Scores then follow from the small products as for bases in memory. No layer is cast
+        ``q = Xc T`` (:func:`replens.measures.blocks.blocked_basis`), kept in half the budget.
+        Per group of pairs (:func:`feature_groups`, in the other half): one pass accumulating
+        ``Xc_i^T Xc_j`` (or ``q_i^T q_j`` for a layer that needed two whitenings), then
+        ``q_i^T q_j = T_i^T (Xc_i^T Xc_j) T_j``, as for implicit bases in memory (the same
+        ``n p_i p_j`` cost per pair). Scores then follow from the small products. No layer is cast
         whole, except one that is wider than n or too ill-conditioned for the Gram route
         (``eps cond^2 > 1e-4``): its basis needs the SVD of the whole layer, as without a
         budget. Returns the rows (measure indices) it filled.
@@ -494,9 +497,9 @@ class _Job:
             return ()
         xp, compute = self.xp, self.compute
         table = CrossTable()
-        # A quarter of the budget keeps bases across groups; each group's own bases, products
-        # and row blocks are planned within the other three quarters.
-        held = PreparedLayers(self.budget // 4)
+        # Half the budget keeps bases (p x p each) across groups; each group's products and row
+        # blocks are planned within the other half.
+        held = PreparedLayers(self.budget // 2)
 
         def build_basis(k: int) -> tuple[Any, Any]:
             layer = layers[k]
@@ -507,17 +510,18 @@ class _Job:
 
         pairs = [(i, j if self.symmetric_input else index_b[j]) for i, j in self.pairs()]
         where = {pair: (i, j) for pair, (i, j) in zip(pairs, self.pairs())}
-        groups, block_rows = basis_groups([int(layer.shape[1]) for layer in layers], pairs, n, itemsize,
-                                          self.budget * 3 // 4)
+        groups, block_rows = feature_groups([int(layer.shape[1]) for layer in layers], pairs, n, itemsize,
+                                            self.budget // 2)
         uninformative: list[tuple[str, str]] = []
         with _progress.bar(self.progress, total=n * len(groups), desc="replens compare (basis rows)",
                            unit="row") as bar:
             for group, rows_per_block in zip(groups, block_rows):
                 involved = sorted({k for pair in group for k in pair})
                 built = {k: held.cached(("basis", k), lambda k=k: build_basis(k)) for k in involved}
-                sources = {k: built[k][1] for k in involved}
-                table.products = cross_moments(xp, sources, [group], n=n, block_rows=[rows_per_block],
-                                               on_rows=bar.update)[0]
+                products = cross_moments(xp, {k: built[k][1].rows for k in involved}, [group], n=n,
+                                         block_rows=[rows_per_block], on_rows=bar.update)[0]
+                table.products = {(i, j): whitened_product(product, *built[i], *built[j])
+                                  for (i, j), product in products.items()}
                 for pair in group:
                     i, j = where[pair]
                     names = self.pair_names(i, j)

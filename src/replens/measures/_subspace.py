@@ -254,26 +254,35 @@ def _whitening(xp: Any, gram: Array) -> tuple[Array, float] | None:
     return vectors / xp.sqrt(values)[None, :], largest / smallest
 
 
-def basis_from_moments(xp: Any, gram: Array, eps: float, second_moments: Any) -> tuple[Array, Array] | None:
+def basis_from_moments(xp: Any, gram: Array, eps: float, second_moments: Any) -> tuple[Array | None, Array] | None:
     """The whitening of :func:`orthonormal_basis`'s Gram route from the co-moment alone.
 
     `gram` is ``Xc^T Xc`` (p x p, float64, accumulated over row blocks) and
     ``second_moments(T)`` returns ``(Xc T)^T (Xc T)`` from another pass over the rows, for
     the second whitening that the Cholesky-QR2 argument needs when ``eps cond^2 > 1e-11``.
-    Returns ``(T, coords)`` with ``q = Xc T`` orthonormal and ``coords = T^T gram = q^T Xc``,
-    or None when the layer is rank-deficient or too ill-conditioned (``eps cond^2 > 1e-4``)
-    for this route: the SVD of the whole layer is then needed.
+    Returns ``(T, coords)`` with ``q = Xc T`` orthonormal and ``coords = q^T Xc``; after one
+    whitening ``T = V diag(1/s)`` and ``coords = diag(s) V^T`` (``gram = V diag(s^2) V^T``),
+    and T is returned as None because :func:`implicit_transform` recovers it from `coords`
+    exactly (so that only one p x p matrix is held). None when the layer is rank-deficient or
+    too ill-conditioned (``eps cond^2 > 1e-4``) for this route: the SVD of the whole layer is
+    then needed.
     """
     first = _whitening(xp, gram)
     if first is None or eps * first[1] > TWO_PASS_LIMIT:
         return None
     transform, cond2 = first
-    if eps * cond2 > one_pass_limit(eps):
-        second = _whitening(xp, second_moments(transform))
-        if second is None:
-            return None
-        transform = transform @ second[0]
+    if eps * cond2 <= one_pass_limit(eps):
+        return None, 1.0 / (transform * transform).sum(axis=0)[:, None] * transform.T
+    second = _whitening(xp, second_moments(transform))
+    if second is None:
+        return None
+    transform = transform @ second[0]
     return transform, transform.T @ gram
+
+
+def implicit_transform(coords: Array) -> Array:
+    """``T = V diag(1/s)`` from ``coords = diag(s) V^T`` (rows of norm s, V orthogonal)."""
+    return coords.T / (coords * coords).sum(axis=1)[None, :]
 
 
 def _gram_basis(xp: Any, centred: Array, eps: float) -> Basis | None:

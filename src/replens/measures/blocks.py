@@ -21,10 +21,10 @@ import numpy as np
 
 from .._backend import Array, as_float64, device_of, machine_epsilon, to_device_like, to_numpy
 from .._validate import scale_exponent, times_power_of_two
-from ._subspace import Basis, Blocked, CrossTable, basis_from_moments, constant_columns_error
+from ._subspace import Basis, Blocked, CrossTable, basis_from_moments, constant_columns_error, implicit_transform
 
-__all__ = ["CrossTable", "LayerScale", "blocked_basis", "centred_block", "cross_moments", "feature_inner_products",
-           "held_basis", "layer_moments", "layer_scale"]
+__all__ = ["CrossTable", "LayerScale", "RowSource", "blocked_basis", "centred_block", "cross_moments",
+           "feature_inner_products", "held_basis", "layer_moments", "layer_scale", "whitened_product"]
 
 RowsCallback = Callable[[int, int], Any]
 
@@ -143,16 +143,16 @@ def layer_moments(xp: Any, x: Array, scale: LayerScale, compute: Any, *, block_r
     return total
 
 
-def cross_moments(xp: Any, sources: Sequence[Callable[[int, int], Array]], groups: Sequence[Sequence[tuple[int, int]]],
+def cross_moments(xp: Any, sources: Any, groups: Sequence[Sequence[tuple[int, int]]],
                   *, n: int, block_rows: Sequence[int], on_rows: Callable[[int], Any] | None = None,
                   ) -> list[dict[tuple[int, int], Array]]:
     """``q_i^T q_j`` (float64) for every pair of every group, each group one pass over the rows.
 
-    ``sources[k](start, stop)`` returns rows ``start:stop`` of layer k's orthonormal basis
-    (from a row block and the layer's whitening transform, or from a basis held in memory).
-    Each block of each layer of a group is formed once and multiplied into every accumulator
-    of the group that needs it. Returns one dict of products per group; cost
-    ``n r_i r_j`` multiply-adds per pair beside forming the blocks.
+    ``sources[k](start, stop)`` returns rows ``start:stop`` of layer k as a
+    :class:`RowSource` reads it (centred rows, or rows of a basis). Each block of each layer
+    of a group is formed once and multiplied into every accumulator of the group that needs
+    it. Returns one dict of products per group (:func:`whitened_product` turns them into basis
+    products); cost ``n p_i p_j`` multiply-adds per pair beside forming the blocks.
     """
     results = []
     for group, rows in zip(groups, block_rows):
@@ -170,17 +170,30 @@ def cross_moments(xp: Any, sources: Sequence[Callable[[int, int], Array]], group
     return results
 
 
+@dataclass(frozen=True)
+class RowSource:
+    """One layer as a pass of :func:`cross_moments` reads it: ``rows(start, stop)`` gives its
+    centred rows when `implicit` (the products then get the whitening ``T`` applied after the
+    pass, :func:`whitened_product`) or rows of its orthonormal basis q."""
+
+    rows: Callable[[int, int], Array]
+    implicit: bool
+
+
 def blocked_basis(xp: Any, x: Array, scale: LayerScale, compute: Any, *, block_rows: int, table: CrossTable,
-                  key: Any, after_block: RowsCallback | None = None) -> tuple[Basis, Callable[[int, int], Array]] | None:
-    """An orthonormal basis of one layer built from row blocks, and the source of its rows.
+                  key: Any, after_block: RowsCallback | None = None) -> tuple[Basis, RowSource] | None:
+    """An orthonormal basis of one layer built from row blocks, and how to read its rows.
 
     ``Xc^T Xc`` comes from one pass (:func:`layer_moments`), a second whitening from another
     when one is needed (:func:`replens.measures._subspace.basis_from_moments`): the same
     algorithm as the Gram route of :func:`replens.measures._subspace.orthonormal_basis`, with
-    sums over blocks. The basis holds ``T`` and ``coords`` only; ``source(start, stop)``
-    returns its rows ``Xc_blk T`` for :func:`cross_moments`, whose products go to `table`
-    under `key`. None when the layer is wider than n, rank-deficient or too ill-conditioned
-    for the Gram route: its basis then needs the whole layer (:func:`held_basis`).
+    sums over blocks. After one whitening the basis holds only ``coords`` (p x p) and the
+    source gives centred rows, so that :func:`cross_moments` forms ``Xc_i^T Xc_j`` and the
+    basis products follow as ``T_i^T (Xc_i^T Xc_j) T_j``, as for implicit bases in memory;
+    after two, the basis holds ``T`` too and the source gives basis rows ``Xc_blk T``. The
+    products go to `table` under `key`. None when the layer is wider than n, rank-deficient
+    or too ill-conditioned for the Gram route: its basis then needs the whole layer
+    (:func:`held_basis`).
     """
     n, p = int(x.shape[0]), int(x.shape[1])
     if p > n:
@@ -193,16 +206,30 @@ def blocked_basis(xp: Any, x: Array, scale: LayerScale, compute: Any, *, block_r
         return None
     transform, coords = found
 
-    def source(start: int, stop: int) -> Array:
-        rows = as_float64(centred_block(xp, x, start, stop, scale, compute)) @ transform
+    def rows(start: int, stop: int) -> Array:
+        block = as_float64(centred_block(xp, x, start, stop, scale, compute))
+        if transform is not None:
+            block = block @ transform
         if after_block is not None:
             after_block(start, stop)
-        return rows
+        return block
 
-    return Basis(None, coords, transform=transform, blocked=Blocked(table, key)), source
+    basis = Basis(None, coords, transform=transform, blocked=Blocked(table, key))
+    return basis, RowSource(rows, implicit=transform is None)
 
 
-def held_basis(basis: Basis, table: CrossTable, key: Any) -> tuple[Basis, Callable[[int, int], Array]]:
+def held_basis(basis: Basis, table: CrossTable, key: Any) -> tuple[Basis, RowSource]:
     """A basis computed from the whole layer, its cross products looked up in `table` under
-    `key` like a :func:`blocked_basis`, and the source of its rows."""
-    return basis.with_table(table, key), basis.rows
+    `key` like a :func:`blocked_basis`, and its rows as a source."""
+    return basis.with_table(table, key), RowSource(basis.rows, implicit=False)
+
+
+def whitened_product(product: Array, basis_i: Basis, source_i: RowSource, basis_j: Basis,
+                     source_j: RowSource) -> Array:
+    """``q_i^T q_j`` from the accumulated product of the two sources' rows: the whitening of
+    each implicit side applied (``T^T (Xc_i^T ...)``, :func:`~replens.measures._subspace.implicit_transform`)."""
+    if source_i.implicit:
+        product = implicit_transform(basis_i.coords).T @ product
+    if source_j.implicit:
+        product = product @ implicit_transform(basis_j.coords)
+    return product
