@@ -481,8 +481,8 @@ class _Job:
 
         Per layer: its column means (one pass), ``Xc^T Xc`` (one pass; a second for the
         second whitening when ``eps cond^2 > 1e-11``) and the whitening ``T`` with
-        ``q = Xc T`` (:func:`replens.measures.blocks.blocked_basis`), kept in 3/8 of the budget.
-        Per group of pairs (:func:`feature_groups`, in another 3/8): one pass accumulating
+        ``q = Xc T`` (:func:`replens.measures.blocks.blocked_basis`), kept in 5/16 of the budget.
+        Per group of pairs (:func:`feature_groups`, in another 5/16): one pass accumulating
         ``Xc_i^T Xc_j`` (or ``q_i^T q_j`` for a layer that needed two whitenings), then
         ``q_i^T q_j = T_i^T (Xc_i^T Xc_j) T_j``, as for implicit bases in memory (the same
         ``n p_i p_j`` cost per pair). Scores then follow from the small products. No layer is cast
@@ -497,10 +497,11 @@ class _Job:
             return ()
         xp, compute = self.xp, self.compute
         table = CrossTable()
-        # 3/8 of the budget keeps bases (p x p each) and the measures' preparations across
-        # groups; each group's products and row blocks are planned within another 3/8; the rest
-        # is for the temporaries of whitening and scoring (p x p products and their SVDs).
-        held = PreparedLayers(self.budget * 3 // 8)
+        # 5/16 of the budget keeps bases (p x p each) and the measures' preparations across
+        # groups; each group's products and row blocks are planned within another 5/16; the rest
+        # is for the temporaries of whitening and scoring (p x p products, their SVDs and LAPACK
+        # workspaces, about 9 p x p matrices at the peak).
+        held = PreparedLayers(self.budget * 5 // 16)
 
         def build_basis(k: int) -> tuple[Any, Any]:
             layer = layers[k]
@@ -512,7 +513,7 @@ class _Job:
         pairs = [(i, j if self.symmetric_input else index_b[j]) for i, j in self.pairs()]
         where = {pair: (i, j) for pair, (i, j) in zip(pairs, self.pairs())}
         groups, block_rows = feature_groups([int(layer.shape[1]) for layer in layers], pairs, n, itemsize,
-                                            self.budget * 3 // 8)
+                                            self.budget * 5 // 16)
         uninformative: list[tuple[str, str]] = []
         with _progress.bar(self.progress, total=n * len(groups), desc="replens compare (basis rows)",
                            unit="row") as bar:
