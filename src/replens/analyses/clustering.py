@@ -15,7 +15,7 @@ import numpy as np
 
 from .._validate import check_option
 from ..errors import ShapeError, UnknownOptionError
-from .network_groups import as_distance_stack
+from .network_groups import one_distance_matrix
 
 METHODS = ("average", "complete", "single", "weighted")
 
@@ -79,11 +79,7 @@ def cluster_networks(D: Any, n_clusters: int, *, method: str = "average") -> Net
     from scipy.spatial.distance import squareform
 
     check_option("method", method, METHODS)
-    layers, stack, names = as_distance_stack(D)
-    if len(layers) != 1:
-        raise ShapeError(f"D must be one (N, N) distance matrix; got a mapping of {len(layers)} layers. "
-                         f"Pass one layer's distances.")
-    values = stack[0]
+    values, names = one_distance_matrix(D)
     n = values.shape[0]
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= n:
         raise UnknownOptionError(f"n_clusters must be an integer from 1 to the {n} networks; got {n_clusters!r}.")

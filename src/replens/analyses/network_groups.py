@@ -85,13 +85,24 @@ def as_distance_stack(distances: Any) -> tuple[tuple[str, ...], np.ndarray, tupl
     return tuple(layers), np.stack(stack), names
 
 
+def one_distance_matrix(D: Any) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """The single (N, N) matrix of `D` (an array, Distances, or a mapping of one layer) and
+    its network names; ShapeError when `D` holds several layers."""
+    layers, stack, names = as_distance_stack(D)
+    if len(layers) != 1:
+        raise ShapeError(f"D must be one (N, N) distance matrix; got {len(layers)} layers "
+                         f"({', '.join(layers[:5])}). Pass one layer's distances, D[layer].")
+    return stack[0], names
+
+
 def _layer_name(layer: Any) -> str:
     if isinstance(layer, tuple) and len(layer) == 2:
         return str(layer[0]) if layer[0] == layer[1] else f"{layer[0]}/{layer[1]}"
     return "" if layer is None else str(layer)
 
 
-def _group_labels(groups: Any, n: int, names: tuple[str, ...] | None) -> list[Any]:
+def group_labels(groups: Any, n: int, names: tuple[str, ...] | None) -> list[Any]:
+    """One group label per network of D, from a mapping name -> label or a sequence of n labels."""
     if isinstance(groups, Mapping):
         if names is None:
             raise ShapeError("groups is a mapping network name -> group, but D carries no names; pass D from "
@@ -132,7 +143,7 @@ def group_distances(D: Any, groups: Mapping[str, Any] | Sequence[Any]) -> GroupD
     """
     layers, stack, names = as_distance_stack(D)
     n = stack.shape[1]
-    labels = _group_labels(groups, n, names)
+    labels = group_labels(groups, n, names)
     order = list(dict.fromkeys(labels))
     members = [np.array([i for i, label in enumerate(labels) if label == g]) for g in order]
     G = len(order)

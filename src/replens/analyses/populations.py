@@ -24,7 +24,7 @@ import numpy as np
 from .._validate import check_positive_int
 from ..errors import ShapeError, TooFewExamplesError, UnknownOptionError
 from ..stats.jackknife import JackknifeResult, jackknife_summary
-from .network_groups import _group_labels, as_distance_stack
+from .network_groups import group_labels, one_distance_matrix
 
 __all__ = ["DistanceAccuracy", "distance_accuracy_correlation", "gram_factor", "mean_jackknife",
            "subsample_units"]
@@ -144,16 +144,12 @@ def distance_accuracy_correlation(D: Any, accuracy: Any, *, groups: Mapping[str,
     """
     if over not in OVER:
         raise UnknownOptionError(f"over must be one of {', '.join(map(repr, OVER))}; got {over!r}.")
-    layers, stack, names = as_distance_stack(D)
-    if len(layers) != 1:
-        raise ShapeError(f"D must hold one layer's distances; got {len(layers)} layers ({', '.join(layers[:5])}). "
-                         f"Pass D[layer].")
-    matrix = stack[0]
+    matrix, names = one_distance_matrix(D)
     n = matrix.shape[0]
     acc = np.asarray(accuracy, dtype=np.float64).reshape(-1)
     if acc.shape[0] != n:
         raise ShapeError(f"accuracy must hold one value per network of D ({n}); got {acc.shape[0]}.")
-    labels = [0] * n if groups is None else _group_labels(groups, n, names)
+    labels = [0] * n if groups is None else group_labels(groups, n, names)
     same = np.array([[labels[i] == labels[j] for j in range(n)] for i in range(n)]) & ~np.eye(n, dtype=bool)
     if over == "pairs":
         i, j = np.nonzero(np.triu(same, k=1))
