@@ -56,6 +56,7 @@ import numpy as np
 
 from .._io import (CACHE_FORMAT, MANIFEST_NAME, atomic_path, default_mode, package_versions,
                    replens_folder_format, special_file_kind)
+from .._backend import release_rows
 from .._validate import check_positive_int
 from ..errors import CorruptFileError, DtypeError, ReplensError, ShapeError, UnknownOptionError
 from ._arrays import as_host_array, check_storable_dtype, check_fits_dtype
@@ -520,6 +521,7 @@ class ActivationCache:
         rows = np.load(file, mmap_mode="r")
         for number, chunk in enumerate(chunks):
             found = _crc32(rows[chunk["start"]:chunk["stop"]])
+            release_rows(rows, chunk["start"], chunk["stop"])  # read once: no need to keep them resident
             if found != chunk["crc32"][index]:
                 raise CorruptFileError(
                     f"{str(file)!r} (layer {name!r}) of the activation cache {str(self.path)!r} is "
