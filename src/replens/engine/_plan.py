@@ -50,13 +50,14 @@ def feature_groups(widths: list[int], pairs: list[tuple[int, int]], n: int, item
     A pair ``(i, j)`` holds a ``p_i x p_j`` float64 accumulator during its group's pass over
     the examples; a group takes pairs in order while its accumulators fit in half the budget
     (at least one pair per group, whatever its size). The other half holds one row block of
-    every layer of the group (about three working copies of it: cast, rescaled, centred) and
-    one block product; the rows per block follow, all planned within 7/8 of the budget. Returns
-    the groups and their rows per block.
+    every layer of the group (the mapped source rows, up to 8 bytes a number, and about three
+    working copies: cast, rescaled, centred) and one block product; the rows per block follow,
+    all planned within 3/4 of the budget. Returns the groups and their rows per block.
     """
-    # Plan to 7/8 of the budget: the estimate above leaves out small temporaries (row norms,
-    # the reduction of each accumulator) and the allocator's slack.
-    budget = budget * 7 // 8
+    # Plan to 3/4 of the budget: the estimate above leaves out small temporaries (row norms,
+    # the reduction of each accumulator) and the allocator's slack (freed blocks that stay
+    # resident), which measured about a tenth of the budget.
+    budget = budget * 3 // 4
     groups: list[list[tuple[int, int]]] = []
     held = 0
     for i, j in pairs:
@@ -72,7 +73,7 @@ def feature_groups(widths: list[int], pairs: list[tuple[int, int]], n: int, item
         involved = {k for pair in group for k in pair}
         accumulators = sum(8 * widths[i] * widths[j] for i, j in group)
         product = max(8 * widths[i] * widths[j] for i, j in group)
-        per_row = 3 * itemsize * sum(widths[k] for k in involved)
+        per_row = (3 * itemsize + 8) * sum(widths[k] for k in involved)
         rows.append(max(1, min(n, (budget - accumulators - product) // max(1, per_row))))
     return groups, rows
 

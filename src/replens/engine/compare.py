@@ -468,11 +468,13 @@ class _Job:
         offset = len(self.matrices_a) if two_sided else 0
         return layers, ranges, labels, [offset + j for j in range(len(self.matrices_b))]
 
-    def scale(self, k: int, layers: list[Array], ranges: list[Any], labels: list[str]) -> Any:
+    def scale(self, k: int, layers: list[Array], ranges: list[Any], labels: list[str], *,
+              block_rows: int | None = None) -> Any:
         """Layer k's exponent and column means (:func:`replens.measures.blocks.layer_scale`): one pass."""
         layer, (low, high) = layers[k], ranges[k]
         n, p = int(layer.shape[0]), int(layer.shape[1])
-        return layer_scale(self.xp, layer, low, high, self.compute, block_rows=scan_rows(n, p, self.budget),
+        rows = scan_rows(n, p, self.budget) if block_rows is None else block_rows
+        return layer_scale(self.xp, layer, low, high, self.compute, block_rows=rows,
                            name=labels[k], after_block=lambda start, stop: release_rows(layer, start, stop))
 
     def fill_bases_from_blocks(self, rows: list[int], itemsize: int) -> tuple[int, ...]:
@@ -481,8 +483,8 @@ class _Job:
 
         Per layer: its column means (one pass), ``Xc^T Xc`` (one pass; a second for the
         second whitening when ``eps cond^2 > 1e-11``) and the whitening ``T`` with
-        ``q = Xc T`` (:func:`replens.measures.blocks.blocked_basis`), kept in 5/16 of the budget.
-        Per group of pairs (:func:`feature_groups`, in another 5/16): one pass accumulating
+        ``q = Xc T`` (:func:`replens.measures.blocks.blocked_basis`), kept in a quarter of the budget.
+        Per group of pairs (:func:`feature_groups`, in another quarter): one pass accumulating
         ``Xc_i^T Xc_j`` (or ``q_i^T q_j`` for a layer that needed two whitenings), then
         ``q_i^T q_j = T_i^T (Xc_i^T Xc_j) T_j``, as for implicit bases in memory (the same
         ``n p_i p_j`` cost per pair). Scores then follow from the small products. No layer is cast
@@ -497,23 +499,26 @@ class _Job:
             return ()
         xp, compute = self.xp, self.compute
         table = CrossTable()
-        # 5/16 of the budget keeps bases (p x p each) and the measures' preparations across
-        # groups; each group's products and row blocks are planned within another 5/16; the rest
-        # is for the temporaries of whitening and scoring (p x p products, their SVDs and LAPACK
-        # workspaces, about 9 p x p matrices at the peak).
-        held = PreparedLayers(self.budget * 5 // 16)
+        # A quarter of the budget keeps bases (p x p each) and the measures' preparations across
+        # groups; each group's products and row blocks are planned within another quarter; the
+        # rest is for the temporaries of whitening and scoring (p x p products, their SVDs and
+        # LAPACK workspaces, about 9 p x p matrices at the peak) and the allocator's slack.
+        held = PreparedLayers(self.budget // 4)
 
         def build_basis(k: int) -> tuple[Any, Any]:
+            # Bases are built while others are held: their passes read blocks within an eighth
+            # of the budget (a block's few working copies included).
             layer = layers[k]
-            found = blocked_basis(xp, layer, self.scale(k, layers, ranges, labels), compute,
-                                  block_rows=scan_rows(n, int(layer.shape[1]), self.budget), table=table, key=k,
+            rows = scan_rows(n, int(layer.shape[1]), self.budget // 8)
+            found = blocked_basis(xp, layer, self.scale(k, layers, ranges, labels, block_rows=rows), compute,
+                                  block_rows=rows, table=table, key=k,
                                   after_block=lambda start, stop: release_rows(layer, start, stop))
             return found if found is not None else held_basis(prepare_cca(xp, self.cast(layer), labels[k]), table, k)
 
         pairs = [(i, j if self.symmetric_input else index_b[j]) for i, j in self.pairs()]
         where = {pair: (i, j) for pair, (i, j) in zip(pairs, self.pairs())}
         groups, block_rows = feature_groups([int(layer.shape[1]) for layer in layers], pairs, n, itemsize,
-                                            self.budget * 5 // 16)
+                                            self.budget // 4)
         uninformative: list[tuple[str, str]] = []
         with _progress.bar(self.progress, total=n * len(groups), desc="replens compare (basis rows)",
                            unit="row") as bar:
