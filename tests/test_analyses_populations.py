@@ -96,7 +96,7 @@ def test_distance_accuracy_correlation_errors():
         distance_accuracy_correlation(D, [1, 2])
     with pytest.raises(TooFewExamplesError):
         distance_accuracy_correlation(D, [1, 2, 3], groups=[0, 0, 1])
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=r"got 2 layers \(a, b\)\. Pass one layer's distances, D\[layer\]"):
         distance_accuracy_correlation({"a": D, "b": D}, [1, 2, 3])
 
 

@@ -148,16 +148,21 @@ def _manifest_rows(path: Path) -> int:
     return sum(stop - start for start, stop in manifest["written"])
 
 
-def test_an_extraction_killed_mid_run_resumes_to_exactly_one_run(tmp_path):
-    path = tmp_path / "acts"
-    x = _trust_models.inputs()
+def _slow_extraction(tmp_path, x, path, *, slow):
+    """A child process extracting SlowMLP on `x` into the cache at `path`, `slow` s per batch."""
     np.save(tmp_path / "x.npy", x)
     code = (f"import numpy as np, torch; torch.set_num_threads(1)\n"
             f"import _trust_models\n"
             f"from replens.activations import extract_to_cache\n"
             f"extract_to_cache(_trust_models.SlowMLP(), np.load({str(tmp_path / 'x.npy')!r}), {str(path)!r}, "
             f"chunk_size=10, batch_size=5, progress=False)\n")
-    writer = child(code, REPLENS_TEST_SLOW="0.15")
+    return child(code, REPLENS_TEST_SLOW=slow)
+
+
+def test_an_extraction_killed_mid_run_resumes_to_exactly_one_run(tmp_path):
+    path = tmp_path / "acts"
+    x = _trust_models.inputs()
+    writer = _slow_extraction(tmp_path, x, path, slow="0.15")
     try:
         deadline = time.monotonic() + 60
         while _manifest_rows(path) < 20 and time.monotonic() < deadline and writer.poll() is None:
@@ -202,13 +207,7 @@ def test_the_extraction_pipeline_releases_the_lock_when_it_fails(tmp_path, monke
 def test_a_second_extraction_is_told_before_it_runs_the_model(tmp_path):
     path = tmp_path / "acts"
     x = _trust_models.inputs()
-    np.save(tmp_path / "x.npy", x)
-    code = (f"import numpy as np, torch; torch.set_num_threads(1)\n"
-            f"import _trust_models\n"
-            f"from replens.activations import extract_to_cache\n"
-            f"extract_to_cache(_trust_models.SlowMLP(), np.load({str(tmp_path / 'x.npy')!r}), {str(path)!r}, "
-            f"chunk_size=10, batch_size=5, progress=False)\n")
-    writer = child(code, REPLENS_TEST_SLOW="0.3")
+    writer = _slow_extraction(tmp_path, x, path, slow="0.3")
     try:
         deadline = time.monotonic() + 60
         while _manifest_rows(path) < 10 and time.monotonic() < deadline and writer.poll() is None:

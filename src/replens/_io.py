@@ -137,6 +137,20 @@ def special_file_kind(path: Path) -> str | None:
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
+def swap_in(building: Path, path: Path) -> Path:
+    """Replace the existing folder `path` by `building` (two renames in one folder): the old
+    folder is moved aside and returned for the caller to delete; if the second rename fails
+    it is moved back and the error re-raised, so `path` always names a whole folder."""
+    old = building.with_name(building.name + ".old")
+    os.replace(path, old)
+    try:
+        os.replace(building, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    return old
+
+
 @contextmanager
 def atomic_folder(path: Path, keep: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; once the block succeeds it replaces
@@ -158,13 +172,7 @@ def atomic_folder(path: Path, keep: Callable[[Path], bool] | None = None) -> Ite
         if not path.exists():
             os.replace(building, path)
             return
-        old = building.with_name(building.name + ".old")
-        os.replace(path, old)
-        try:
-            os.replace(building, path)
-        except BaseException:
-            os.replace(old, path)
-            raise
+        old = swap_in(building, path)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise

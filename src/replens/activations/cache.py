@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from .._io import (CACHE_FORMAT, MANIFEST_NAME, atomic_path, default_mode, package_versions,
-                   replens_folder_format, special_file_kind)
+                   replens_folder_format, special_file_kind, swap_in)
 from .._backend import release_rows
 from .._validate import check_positive_int
 from ..errors import CorruptFileError, DtypeError, ReplensError, ShapeError, UnknownOptionError
@@ -939,14 +939,7 @@ def _build_folder(path: Path, manifest: dict[str, Any]) -> "_WriterLock":
                 raise ReplensError(f"{str(path)!r} was created by another writer while this one prepared it; "
                                    f"run again to resume it (resume=True).") from None
             return lock
-        old = building.with_name(building.name + ".old")
-        os.replace(path, old)
-        try:
-            os.replace(building, path)
-        except BaseException:
-            os.replace(old, path)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(swap_in(building, path), ignore_errors=True)
         return lock
     except BaseException:
         if lock is not None:
